@@ -1,0 +1,99 @@
+"""What the httpx-based adapters share: TLS settings, one pooled client, error mapping.
+
+Every network failure becomes the same typed ``UpstreamError`` whatever
+protocol rides on top, so ``soap`` and ``http`` routes fail alike.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from typing import Any
+
+import httpx
+import msgspec
+
+from adapters.base import UpstreamError, UpstreamHealth, UpstreamTimeout, UpstreamUnavailable
+from gateway.config.units import Duration, seconds
+
+
+class TlsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    verify: bool = True
+    """Verify the upstream's certificate. Turn off only against a test system."""
+    ca_file: str | None = None
+    """PEM bundle of CAs to trust instead of the system's (relative to the config file)."""
+    cert_file: str | None = None
+    """Client certificate (PEM) for mutual TLS."""
+    key_file: str | None = None
+
+
+class PoolSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    max_connections: int = 100
+    max_keepalive: int = 20
+    connect_timeout: Duration = "5s"
+
+
+def build_client(
+    tls: TlsSettings,
+    pool: PoolSettings,
+    config_dir: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.AsyncClient:
+    """One pooled client per upstream; per-call deadlines come from the route."""
+    return httpx.AsyncClient(
+        verify=_verify(tls, config_dir),
+        cert=_cert(tls, config_dir),
+        headers=headers,
+        timeout=httpx.Timeout(None, connect=seconds(pool.connect_timeout)),
+        limits=httpx.Limits(
+            max_connections=pool.max_connections, max_keepalive_connections=pool.max_keepalive
+        ),
+        **kwargs,
+    )
+
+
+def _verify(tls: TlsSettings, config_dir: str) -> ssl.SSLContext | bool:
+    if not tls.verify:
+        return False
+    if tls.ca_file is None:
+        return True
+    return ssl.create_default_context(cafile=os.path.join(config_dir, tls.ca_file))
+
+
+def _cert(tls: TlsSettings, config_dir: str) -> tuple[str, str] | str | None:
+    if tls.cert_file is None:
+        return None
+    cert = os.path.join(config_dir, tls.cert_file)
+    return (cert, os.path.join(config_dir, tls.key_file)) if tls.key_file else cert
+
+
+def upstream_error(exc: httpx.HTTPError, target: str) -> UpstreamError:
+    """Map an httpx failure to the gateway's error vocabulary."""
+    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+        return UpstreamUnavailable(f"cannot connect to {target}: {type(exc).__name__}")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"{target} did not answer in time")
+    return UpstreamUnavailable(f"connection to {target} failed: {type(exc).__name__}")
+
+
+class PassiveHealth:
+    """Upstream state as seen from real traffic, for upstreams we must not probe."""
+
+    def __init__(self) -> None:
+        self._state: UpstreamHealth = UpstreamHealth(state="unknown", detail="no call yet")
+
+    def ok(self) -> None:
+        if self._state.state != "up":
+            self._state = UpstreamHealth(state="up", detail="last call succeeded")
+
+    def failed(self, error: UpstreamError) -> None:
+        if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
+            stamp = time.strftime("%H:%M:%S", time.gmtime())
+            self._state = UpstreamHealth(state="down", detail=f"{stamp}Z {error.detail}")
+
+    @property
+    def state(self) -> UpstreamHealth:
+        return self._state

@@ -1,0 +1,215 @@
+"""``type: mock``: an in-process upstream defined in YAML, for integrators and tests.
+
+Each operation answers with a reply chosen by ``cases`` (first whose ``when``
+matches the request) or its ``reply``. Bodies are templates: a string
+``{{ body.so_dinh_danh }}`` is replaced from the request (``body``, ``path``,
+``query``, ``headers``, ``request_id``, ``client_id``, ``route_id``,
+``operation``, ``now``, ``now_compact``); a string that is only one
+placeholder keeps the value's type. Latency and faults (``timeout``,
+``unavailable``, ``error``, ``malformed``) are injected by rate, or on demand
+with the ``X-Mock-Fault`` request header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+import json
+import os
+import random
+import re
+from collections import Counter
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from adapters.base import (
+    AdapterContext,
+    AdapterSettings,
+    GatewayRequest,
+    GatewayResponse,
+    UpstreamError,
+    UpstreamHealth,
+    UpstreamUnavailable,
+)
+from gateway.config.units import Duration, seconds
+
+Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0, description="a probability from 0 to 1")]
+Fault = Literal["timeout", "unavailable", "error", "malformed"]
+FAULT_HEADER = "x-mock-fault"
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+
+
+class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    timeout: Rate = 0.0
+    unavailable: Rate = 0.0
+    error: Rate = 0.0
+    malformed: Rate = 0.0
+
+
+class Reply(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    status: Annotated[int, msgspec.Meta(ge=100, le=599)] = 200
+    body: Any = None
+    """A template: a mapping/list (sent as JSON) or a string."""
+    body_file: str | None = None
+    """Template file, relative to the config file; ``.json`` files are parsed first."""
+    content_type: str = "application/json"
+    headers: dict[str, str] = {}
+    latency: Duration | None = None
+
+
+class Case(Reply, kw_only=True, forbid_unknown_fields=True):
+    when: dict[str, Any]
+    """``{"body.so_dinh_danh": "001203012345"}``: all must equal; a list means any of."""
+
+
+class Operation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reply: Reply = msgspec.field(default_factory=Reply)
+    cases: list[Case] = []
+
+
+class MockSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
+    operations: dict[str, Operation]
+    """Operation name (the route's ``operation``) -> how to answer."""
+    latency: Duration = "0ms"
+    faults: Faults = msgspec.field(default_factory=Faults)
+    fault_header: bool = True
+    """Honour ``X-Mock-Fault: timeout|unavailable|error|malformed`` on requests."""
+    seed: int | None = None
+    """Fix the random fault sequence (tests)."""
+
+
+class MockAdapter:
+    Settings = MockSettings
+
+    def __init__(self, name: str, settings: MockSettings, context: AdapterContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.random = random.Random(settings.seed)
+        self.calls: Counter[str] = Counter()
+        self._files = {
+            reply.body_file: _read_template(os.path.join(context.config_dir, reply.body_file))
+            for operation in settings.operations.values()
+            for reply in (operation.reply, *operation.cases)
+            if reply.body_file
+        }
+
+    async def handle(self, request: GatewayRequest) -> GatewayResponse:
+        self.calls[request.operation] += 1
+        operation = self.settings.operations.get(request.operation)
+        if operation is None:
+            raise UpstreamError(f"mock {self.name!r} has no operation {request.operation!r}")
+        context = _context(request)
+        reply = next((c for c in operation.cases if _matches(c.when, context)), operation.reply)
+        await asyncio.sleep(seconds(reply.latency or self.settings.latency))
+        fault = self._fault(request)
+        if fault == "timeout":
+            await asyncio.sleep(request.remaining() + 1.0)  # the gateway's deadline ends it
+        if fault == "unavailable":
+            raise UpstreamUnavailable(f"mock {self.name!r}: connection refused (injected)")
+        if fault == "error":
+            return GatewayResponse(status=503, body=b'{"error": "injected fault"}')
+        if fault == "malformed":
+            return GatewayResponse(status=200, body=b'{"truncated": ', content_type=reply.content_type)
+        return GatewayResponse(
+            status=reply.status,
+            body=self._render(reply, context),
+            content_type=reply.content_type,
+            headers=dict(reply.headers),
+        )
+
+    def _fault(self, request: GatewayRequest) -> Fault | None:
+        if self.settings.fault_header:
+            asked = request.headers.get(FAULT_HEADER)
+            if asked in ("timeout", "unavailable", "error", "malformed"):
+                return asked  # type: ignore[return-value]
+        rates = self.settings.faults
+        for fault in ("timeout", "unavailable", "error", "malformed"):
+            rate = getattr(rates, fault)
+            if rate and self.random.random() < rate:
+                return fault  # type: ignore[return-value]
+        return None
+
+    def _render(self, reply: Reply, context: dict[str, Any]) -> bytes:
+        template = self._files[reply.body_file] if reply.body_file else reply.body
+        if template is None:
+            return b""
+        if isinstance(template, str):
+            escape = html.escape if "xml" in reply.content_type else str
+            return _fill_text(template, context, escape).encode()
+        return msgspec.json.encode(_fill(template, context))
+
+    async def check(self) -> UpstreamHealth:
+        return UpstreamHealth(state="up", detail="in-process mock")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _read_template(path: str) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    return json.loads(text) if path.endswith(".json") else text
+
+
+def _context(request: GatewayRequest) -> dict[str, Any]:
+    now = dt.datetime.now(VIETNAM)
+    return {
+        "body": request.data,
+        "path": request.path_params,
+        "query": dict(parse_qsl(request.query)),
+        "headers": request.headers,
+        "request_id": request.request_id,
+        "client_id": request.client_id,
+        "route_id": request.route_id,
+        "operation": request.operation,
+        "now": now.isoformat(timespec="seconds"),
+        "now_compact": now.strftime("%Y%m%d%H%M%S"),
+    }
+
+
+def _lookup(context: dict[str, Any], dotted: str) -> Any:
+    value: Any = context
+    for part in dotted.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _matches(when: dict[str, Any], context: dict[str, Any]) -> bool:
+    for path, expected in when.items():
+        actual = _lookup(context, path)
+        if isinstance(expected, list) and actual not in expected:
+            return False
+        if not isinstance(expected, list) and actual != expected:
+            return False
+    return True
+
+
+def _fill(template: Any, context: dict[str, Any]) -> Any:
+    if isinstance(template, dict):
+        return {key: _fill(value, context) for key, value in template.items()}
+    if isinstance(template, list):
+        return [_fill(value, context) for value in template]
+    if isinstance(template, str):
+        whole = _PLACEHOLDER.fullmatch(template)
+        if whole is not None:
+            return _lookup(context, whole[1])
+        return _fill_text(template, context, str)
+    return template
+
+
+def _fill_text(template: str, context: dict[str, Any], escape: Any) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        value = _lookup(context, match[1])
+        return "" if value is None else escape(str(value))
+
+    return _PLACEHOLDER.sub(substitute, template)

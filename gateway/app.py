@@ -1,0 +1,155 @@
+"""The HTTP application: a few fixed endpoints, and everything else to the pipeline.
+
+Fixed endpoints (health, admin, API docs) are ordinary litestar handlers.
+All other paths go to one catch-all handler and from there through
+``gateway.pipeline``, matched against the *current* runtime: that is what lets
+a reload change every route without rebuilding the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from litestar import Litestar, Request, Response, get, post, route
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+
+from gateway import __version__, health, openapi, pipeline
+from gateway.config import LoadedConfig
+from gateway.exchange import exchange_middleware, exchange_of
+from gateway.logs import get_logger
+from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
+from gateway.runtime import RuntimeHolder
+
+log = get_logger(__name__)
+
+_METHODS: list[Any] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+_STATUS_CODES = {
+    400: "malformed_body",
+    404: "route_not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _holder(request: Request[Any, Any, Any]) -> RuntimeHolder:
+    holder: RuntimeHolder = request.app.state.holder
+    return holder
+
+
+@route(["/", "/{path:path}"], http_method=_METHODS, request_max_body_size=None)
+async def gateway_route(request: Request[None, None, None]) -> Response[bytes]:
+    return await pipeline.handle(_holder(request), request)
+
+
+@get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "live", "version": __version__}
+
+
+@get("/health/ready")
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    holder = _holder(request)
+    if not holder.started:
+        raise Problem("not_ready", "configuration not loaded yet")
+    report = await health.readiness(holder.current)
+    return Response(report, status_code=200)
+
+
+@post("/admin/reload", status_code=200)
+async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    holder = _holder(request)
+    _require_admin(holder, request)
+    result = await holder.reload()
+    if not result.ok:
+        raise Problem(
+            "config_invalid",
+            "the new configuration was rejected; the running one is kept",
+            errors=[{"path": f"{i.file}:{i.line}: {i.path}", "message": i.message} for i in result.issues],
+            digest=result.digest,
+        )
+    return {"status": "reloaded", "digest": result.digest}
+
+
+@get("/admin/config")
+async def config_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    holder = _holder(request)
+    _require_admin(holder, request)
+    loaded = holder.current.loaded
+    return {"path": loaded.path, "files": loaded.files, "digest": loaded.digest}
+
+
+def _require_admin(holder: RuntimeHolder, request: Request[Any, Any, Any]) -> None:
+    if holder.current.admin.lookup(request.headers.get("x-api-key")) is None:
+        raise Problem("unauthenticated", "admin credential required in X-API-Key")
+
+
+@get("/schema/openapi.json")
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return openapi.openapi(_holder(request).current)
+
+
+@get(["/schema", "/docs"], media_type="text/html")
+async def docs(request: Request[Any, Any, Any]) -> str:
+    return openapi.docs_page(_holder(request).current)
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Every error a caller sees, as problem+json; never a traceback."""
+    exchange = exchange_of(request.scope)
+    if not isinstance(exc, Problem):
+        exc = _as_problem(exc, exchange.request_id)
+    exchange.error_code = exc.code
+    exchange.error_source = exc.source
+    return Response(
+        content=exc.body(exchange.request_id),
+        status_code=exc.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=exc.response_headers(exchange.request_id),
+    )
+
+
+def _as_problem(exc: Exception, request_id: str) -> Problem:
+    if isinstance(exc, HTTPException) and exc.status_code in _STATUS_CODES:
+        return Problem(_STATUS_CODES[exc.status_code], str(exc.detail))
+    log.error("unexpected_error", request_id=request_id, exc_info=exc)
+    return Problem("internal_error", f"see the gateway log for request {request_id}")
+
+
+def create_app(
+    config_path: str,
+    *,
+    loaded: LoadedConfig | None = None,
+    environ: Mapping[str, str] | None = None,
+    handle_sighup: bool = False,
+) -> Litestar:
+    """Build the app; the config is loaded and adapters built on startup."""
+    holder = RuntimeHolder(config_path, environ)
+
+    async def startup() -> None:
+        holder.start(loaded)
+        if handle_sighup:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_signal)
+
+    def _reload_on_signal() -> None:
+        log.info("sighup_received")
+        task = asyncio.ensure_future(holder.reload())
+        _signal_tasks.add(task)
+        task.add_done_callback(_signal_tasks.discard)
+
+    _signal_tasks: set[asyncio.Future[Any]] = set()
+
+    return Litestar(
+        route_handlers=[live, ready, reload, config_info, openapi_json, docs, gateway_route],
+        middleware=[exchange_middleware],
+        exception_handlers={Exception: problem_response},
+        on_startup=[startup],
+        on_shutdown=[holder.close],
+        state=State({"holder": holder}),
+        openapi_config=None,
+        debug=False,
+    )

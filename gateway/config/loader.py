@@ -1,0 +1,287 @@
+"""Read, merge and check a whole configuration before anything is applied.
+
+Three passes, each collecting every issue it finds: the YAML itself (syntax,
+duplicate keys, missing environment variables), the shape against
+``GatewayConfig`` and each adapter's settings, then cross-references (ids
+unique, routes pointing at existing clients, upstreams and schemas).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from adapters import registry
+from adapters.base import AdapterSettings
+from gateway.config.model import INCLUDABLE_SECTIONS, GatewayConfig
+from gateway.config.source import Document, SourceIssue, read_yaml
+from gateway.routing import RouteConflict, Router
+from gateway.typecheck import Path, collect_errors, format_path
+from gateway.validation import SchemaNotFound, resolve_schema
+
+
+class ConfigIssue(msgspec.Struct, frozen=True):
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(top level)'}: {self.message}"
+
+
+class ConfigInvalid(Exception):
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__(f"{len(issues)} configuration error(s)")
+        self.issues = issues
+
+
+class UpstreamSpec(msgspec.Struct, frozen=True):
+    name: str
+    type: str
+    settings: AdapterSettings
+
+
+class LoadedConfig(msgspec.Struct, frozen=True):
+    """A configuration that passed every check, with what it was made from."""
+
+    path: str
+    config: GatewayConfig
+    upstreams: dict[str, UpstreamSpec]
+    files: list[str]
+    digest: str
+    """SHA-256 of every file read, in order: tells which config a gateway runs."""
+    loaded_at: float
+    locations: dict[Path, tuple[str, int]]
+
+    def issue(self, path: Path, message: str) -> ConfigIssue:
+        """An issue found after loading (e.g. an adapter refusing its settings)."""
+        return _Merged({}, self.locations).issue(path, message)
+
+
+def load_config(path: str, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    path = os.path.abspath(path)
+    docs = _read_all(path, environ)
+    merged = _Merged.of(docs)
+    issues = [_from_source(i) for doc in docs for i in doc.issues]
+    if any(doc.data is None for doc in docs):
+        raise ConfigInvalid(issues)
+
+    issues += [merged.issue(e.path, e.message) for e in collect_errors(merged.data, GatewayConfig)]
+    upstreams, upstream_issues = _check_upstreams(merged)
+    issues += upstream_issues
+    if issues:
+        raise ConfigInvalid(_sorted(issues))
+
+    config = msgspec.convert(merged.data, GatewayConfig)
+    issues = _check_references(config, merged, upstreams)
+    if issues:
+        raise ConfigInvalid(_sorted(issues))
+    digest = hashlib.sha256()
+    for doc in docs:
+        with open(doc.file, "rb") as handle:
+            digest.update(handle.read())
+    return LoadedConfig(
+        path=path,
+        config=config,
+        upstreams=upstreams,
+        files=[doc.file for doc in docs],
+        digest=digest.hexdigest(),
+        loaded_at=time.time(),
+        locations=merged.locations,
+    )
+
+
+def _read_all(path: str, environ: Mapping[str, str] | None) -> list[Document]:
+    main = read_yaml(path, environ)
+    docs = [main]
+    if not isinstance(main.data, dict):
+        if main.data is not None:
+            main.issues.append(SourceIssue(path, 1, (), "the file must be a mapping of sections"))
+            main.data = None
+        return docs
+    includes = main.data.get("include", [])
+    if not isinstance(includes, list):
+        return docs  # the shape check reports it
+    base = os.path.dirname(path)
+    for index, pattern in enumerate(includes):
+        if not isinstance(pattern, str):
+            continue
+        matches = sorted(glob.glob(os.path.join(base, pattern)))
+        if not matches:
+            file, line = main.locations[("include", index)]
+            main.issues.append(
+                SourceIssue(file, line, ("include", index), f"{pattern!r} matches no file")
+            )
+        for match in matches:
+            docs.append(_read_included(match, environ))
+    return docs
+
+
+def _read_included(file: str, environ: Mapping[str, str] | None) -> Document:
+    doc = read_yaml(file, environ)
+    if doc.data is not None and not isinstance(doc.data, dict):
+        doc.issues.append(SourceIssue(file, 1, (), "an included file must be a mapping"))
+        doc.data = None
+    for key in list(doc.data or {}):
+        if key not in INCLUDABLE_SECTIONS:
+            _, line = doc.locations[(key,)]
+            allowed = ", ".join(INCLUDABLE_SECTIONS)
+            doc.issues.append(
+                SourceIssue(file, line, (key,), f"an included file may only hold: {allowed}")
+            )
+            del doc.data[key]
+    return doc
+
+
+class _Merged:
+    """The main document with included sections appended, locations re-keyed to match."""
+
+    def __init__(self, data: dict[str, Any], locations: dict[Path, tuple[str, int]]) -> None:
+        self.data = data
+        self.locations = locations
+
+    @classmethod
+    def of(cls, docs: list[Document]) -> _Merged:
+        main = docs[0]
+        data: dict[str, Any] = dict(main.data) if isinstance(main.data, dict) else {}
+        locations = dict(main.locations)
+        for doc in docs[1:]:
+            for section, value in (doc.data or {}).items():
+                cls._merge_section(data, locations, doc, section, value)
+        return cls(data, locations)
+
+    @staticmethod
+    def _merge_section(
+        data: dict[str, Any],
+        locations: dict[Path, tuple[str, int]],
+        doc: Document,
+        section: str,
+        value: Any,
+    ) -> None:
+        current = data.get(section)
+        if isinstance(value, list) and isinstance(current, list | None):
+            offset = len(current or [])
+            data[section] = [*(current or []), *value]
+            for path, where in doc.locations.items():
+                if len(path) >= 2 and path[0] == section and isinstance(path[1], int):
+                    locations[(section, offset + path[1], *path[2:])] = where
+        elif isinstance(value, dict) and isinstance(current, dict | None):
+            merged = dict(current or {})
+            for key, item in value.items():
+                if key in merged:
+                    _, line = doc.locations[(section, key)]
+                    doc.issues.append(
+                        SourceIssue(doc.file, line, (section, key), "already defined elsewhere")
+                    )
+                    continue
+                merged[key] = item
+                for path, where in doc.locations.items():
+                    if path[:2] == (section, key):
+                        locations[path] = where
+            data[section] = merged
+        else:
+            _, line = doc.locations[(section,)]
+            doc.issues.append(
+                SourceIssue(doc.file, line, (section,), "type differs from the main file's section")
+            )
+
+    def where(self, path: Path) -> tuple[str, int]:
+        for end in range(len(path), -1, -1):
+            found = self.locations.get(path[:end])
+            if found is not None:
+                return found
+        return ("", 0)
+
+    def issue(self, path: Path, message: str) -> ConfigIssue:
+        file, line = self.where(path)
+        return ConfigIssue(file, line, format_path(path, ""), message)
+
+
+def _check_upstreams(merged: _Merged) -> tuple[dict[str, UpstreamSpec], list[ConfigIssue]]:
+    specs: dict[str, UpstreamSpec] = {}
+    issues: list[ConfigIssue] = []
+    upstreams = merged.data.get("upstreams")
+    if not isinstance(upstreams, dict):
+        return specs, issues
+    for name, raw in upstreams.items():
+        if not isinstance(raw, dict):
+            continue  # reported by the shape check
+        path: Path = ("upstreams", name)
+        settings = {k: v for k, v in raw.items() if k != "type"}
+        type_name = raw.get("type")
+        if not isinstance(type_name, str):
+            issues.append(merged.issue((*path, "type"), "required: the adapter type, e.g. http"))
+            continue
+        try:
+            factory = registry.get(type_name)
+        except registry.UnknownAdapter as exc:
+            issues.append(merged.issue((*path, "type"), str(exc)))
+            continue
+        errors = collect_errors(settings, factory.Settings, path)
+        issues += [merged.issue(e.path, e.message) for e in errors]
+        if not errors:
+            converted = msgspec.convert(settings, factory.Settings)
+            specs[name] = UpstreamSpec(name, type_name, converted)
+    return specs, issues
+
+
+def _check_references(
+    config: GatewayConfig, merged: _Merged, upstreams: dict[str, UpstreamSpec]
+) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    issues += _duplicates(merged, "clients", [c.id for c in config.clients], "client id")
+    issues += _duplicates(merged, "routes", [r.id for r in config.routes], "route id")
+    owners: dict[str, str] = {}
+    for i, client in enumerate(config.clients):
+        for j, key in enumerate(client.api_keys):
+            other = owners.setdefault(key, client.id)
+            if other != client.id:
+                issues.append(
+                    merged.issue(("clients", i, "api_keys", j), f"same key as client {other!r}")
+                )
+    client_ids = {c.id for c in config.clients}
+    router = Router()
+    for i, route in enumerate(config.routes):
+        if route.upstream not in config.upstreams:
+            issues.append(merged.issue(("routes", i, "upstream"), "no such upstream"))
+        for j, client in enumerate(route.clients):
+            if client != "*" and client not in client_ids:
+                issues.append(merged.issue(("routes", i, "clients", j), "no such client"))
+        if route.request is not None:
+            try:
+                resolve_schema(route.request.schema, os.path.dirname(merged.where(())[0]))
+            except SchemaNotFound as exc:
+                issues.append(merged.issue(("routes", i, "request", "schema"), str(exc)))
+        try:
+            router.add(route.match.method, route.match.path, route.id)
+        except RouteConflict as exc:
+            issues.append(merged.issue(("routes", i, "match"), str(exc)))
+    return issues
+
+
+def _duplicates(merged: _Merged, section: str, ids: list[str], what: str) -> list[ConfigIssue]:
+    counts = Counter(ids)
+    seen: set[str] = set()
+    issues = []
+    for index, value in enumerate(ids):
+        if counts[value] > 1 and value in seen:
+            issues.append(merged.issue((section, index, "id"), f"duplicate {what} {value!r}"))
+        seen.add(value)
+    return issues
+
+
+def _from_source(issue: SourceIssue) -> ConfigIssue:
+    return ConfigIssue(issue.file, issue.line, format_path(issue.path, ""), issue.message)
+
+
+def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(issues, key=lambda i: (i.file, i.line, i.path))

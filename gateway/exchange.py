@@ -1,0 +1,123 @@
+"""The record of one request as it crosses the gateway, and the middleware that keeps it.
+
+The middleware runs first and last: it takes or makes the request id, echoes
+it on every response (whatever produced it), and writes exactly one log line
+when the response is done. The pipeline fills in what it learns on the way
+(client, route, upstream, error code). Bodies never go in unless the route
+allows it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.logs import get_logger
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+SCOPE_KEY = "lgsp_exchange"
+
+log = get_logger("gateway.access")
+
+
+class Exchange:
+    __slots__ = (
+        "attempts",
+        "bytes_in",
+        "bytes_out",
+        "client",
+        "error_code",
+        "error_source",
+        "extra",
+        "method",
+        "operation",
+        "path",
+        "request_id",
+        "route",
+        "started",
+        "status",
+        "upstream",
+        "upstream_ms",
+    )
+
+    def __init__(self, request_id: str, method: str, path: str) -> None:
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.started = time.perf_counter()
+        self.status = 0
+        self.client: str | None = None
+        self.route: str | None = None
+        self.upstream: str | None = None
+        self.operation: str | None = None
+        self.attempts = 0
+        self.upstream_ms: float | None = None
+        self.error_code: str | None = None
+        self.error_source: str | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.extra: dict[str, Any] = {}
+
+    def log_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+        }
+        for name in ("client", "route", "upstream", "operation", "error_code", "error_source"):
+            value = getattr(self, name)
+            if value is not None:
+                fields[name] = value
+        if self.attempts:
+            fields["attempts"] = self.attempts
+            fields["upstream_ms"] = self.upstream_ms
+        fields.update(self.extra)
+        return fields
+
+
+def exchange_of(scope: Scope) -> Exchange:
+    exchange: Exchange = scope[SCOPE_KEY]  # type: ignore[literal-required]
+    return exchange
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
+            return value.decode()
+    return uuid.uuid4().hex
+
+
+def exchange_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        exchange = Exchange(_request_id(scope), scope["method"], scope["path"])
+        scope[SCOPE_KEY] = exchange  # type: ignore[literal-required]
+        echoed = (REQUEST_ID_HEADER, exchange.request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                exchange.status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0] != REQUEST_ID_HEADER]
+                message["headers"] = [*headers, echoed]
+            elif message["type"] == "http.response.body":
+                exchange.bytes_out += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            level = "info" if exchange.status < 500 else "error"
+            getattr(log, level)("request", **exchange.log_fields())
+
+    return middleware

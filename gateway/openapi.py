@@ -1,0 +1,170 @@
+"""OpenAPI 3.1 and a readable docs page, generated from the configured routes.
+
+This is what an agency developer reads to integrate: every route with its
+path parameters, body schema (the same msgspec Structs that validate it) and
+the problem codes it can answer with.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+from gateway import __version__
+from gateway.problems import CODES, ERROR_SOURCE_HEADER
+from gateway.runtime import CompiledRoute, Runtime
+from gateway.validation import JsonBody
+
+_PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_ALWAYS = ("unauthenticated", "forbidden", "internal_error")
+_UPSTREAM = ("upstream_timeout", "upstream_unavailable", "upstream_error")
+_WITH_BODY = ("payload_too_large", "unsupported_media_type", "malformed_body", "schema_invalid")
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; `code` is stable and safe to branch on.",
+    "required": ["type", "status", "title", "code", "request_id"],
+    "properties": {
+        "type": {"type": "string"},
+        "status": {"type": "integer"},
+        "title": {"type": "string"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "enum": sorted(CODES)},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "upstream_status": {"type": "integer"},
+    },
+}
+
+
+def openapi(runtime: Runtime) -> dict[str, Any]:
+    return _build(runtime.loaded.digest, tuple(runtime.routes))
+
+
+@lru_cache(maxsize=4)
+def _build(digest: str, routes: tuple[CompiledRoute, ...]) -> dict[str, Any]:
+    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        match = route.config.match
+        paths.setdefault(match.path, {})[match.method.lower()] = _operation(route, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LGSP gateway",
+            "version": __version__,
+            "description": f"Routes of configuration {digest[:12]}. Authenticate with X-API-Key.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+        },
+        "security": [{"apiKey": []}],
+    }
+
+
+def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, Any]:
+    config = route.config
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PARAM.findall(config.match.path)
+    ]
+    parameters.append(
+        {
+            "name": "X-Request-ID",
+            "in": "header",
+            "required": False,
+            "description": "Your id for this request; generated when absent, echoed back.",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+        }
+    )
+    codes = [*_ALWAYS, *_UPSTREAM]
+    operation: dict[str, Any] = {
+        "operationId": config.id,
+        "summary": config.summary or config.id,
+        "description": config.description,
+        "tags": config.tags or [config.upstream],
+        "parameters": parameters,
+        "x-lgsp-upstream": config.upstream,
+    }
+    schema = route.schema
+    if isinstance(schema, JsonBody):
+        body, found = schema.json_schema()
+        components.update(found)
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
+        codes += _WITH_BODY
+    elif schema is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/xml": {
+                    "schema": {"type": "string", "description": f"validated against {schema.name}"}
+                }
+            },
+        }
+        codes += (*_WITH_BODY, "xml_forbidden")
+    operation["responses"] = {"200": {"description": "The upstream's answer, passed through."}}
+    for status in sorted({CODES[c][0] for c in codes}):
+        names = ", ".join(sorted(c for c in codes if CODES[c][0] == status))
+        operation["responses"][str(status)] = {
+            "description": f"Problem: {names}",
+            "headers": {
+                ERROR_SOURCE_HEADER: {
+                    "description": "gateway or upstream: who failed",
+                    "schema": {"type": "string"},
+                }
+            },
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return operation
+
+
+def docs_page(runtime: Runtime) -> str:
+    """A self-contained HTML page: no script, no CDN, works on a closed network."""
+    spec = openapi(runtime)
+    rows = []
+    for route in runtime.routes:
+        config = route.config
+        clients = ", ".join(sorted(route.clients)) or "every client"
+        body = spec["paths"][config.match.path][config.match.method.lower()].get("requestBody")
+        schema_html = ""
+        if body is not None:
+            schema_html = "<pre>" + html.escape(
+                msgspec.json.format(msgspec.json.encode(body["content"]), indent=2).decode()
+            ) + "</pre>"
+        rows.append(
+            f"<section><h2><code>{config.match.method} {html.escape(config.match.path)}</code></h2>"
+            f"<p><b>{html.escape(config.summary or config.id)}</b> "
+            f"(route <code>{config.id}</code>, upstream <code>{config.upstream}</code>)</p>"
+            f"<p>{html.escape(config.description)}</p><p>Clients: {html.escape(clients)}</p>"
+            f"{schema_html}</section>"
+        )
+    codes = "".join(
+        f"<tr><td><code>{code}</code></td><td>{status}</td><td>{html.escape(title)}</td></tr>"
+        for code, (status, title) in sorted(CODES.items())
+    )
+    return (
+        "<!doctype html><html lang='en'><meta charset='utf-8'><title>LGSP gateway API</title>"
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:auto}"
+        "pre{background:#f4f4f4;padding:.5rem;overflow:auto}</style>"
+        "<h1>LGSP gateway API</h1><p>Send <code>X-API-Key</code> on every call. "
+        "Machine-readable: <a href='/schema/openapi.json'>openapi.json</a>.</p>"
+        + "".join(rows)
+        + "<h2>Error codes</h2><table><tr><th>code</th><th>status</th><th>title</th></tr>"
+        + codes
+        + "</table></html>"
+    )

@@ -1,0 +1,220 @@
+"""A loaded config compiled for serving, and the holder that swaps it on reload.
+
+``Runtime`` is immutable once built: requests take a reference to the current
+one and keep it until they finish, so a reload never changes a request midway.
+``RuntimeHolder.reload()`` builds a complete new runtime first and swaps one
+reference; the old one retires once its in-flight requests are done.
+Adapters of upstreams whose settings did not change are carried over, so
+their connection pools stay warm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from adapters import registry
+from adapters.base import Adapter, AdapterContext
+from gateway.auth import KeyRing
+from gateway.config import ConfigInvalid, ConfigIssue, LoadedConfig, load_config
+from gateway.config.loader import UpstreamSpec
+from gateway.config.model import Client, Route
+from gateway.config.units import seconds, size_bytes
+from gateway.logs import get_logger
+from gateway.routing import Router
+from gateway.validation import SCHEMAS_DIR, BodySchema, resolve_schema
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETIRE_GRACE_SECONDS = 60.0
+
+log = get_logger(__name__)
+
+
+class Retry(msgspec.Struct, frozen=True):
+    attempts: int
+    on: frozenset[str]
+    backoff: float
+    max_backoff: float
+    attempt_timeout: float | None
+
+
+class CompiledRoute(msgspec.Struct, frozen=True):
+    config: Route
+    adapter: Adapter
+    schema: BodySchema | None
+    timeout: float
+    max_body_size: int
+    retry: Retry
+    idempotent: bool
+    clients: frozenset[str]
+    """Allowed client ids; empty means every client (``"*"``)."""
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    def allows(self, client_id: str) -> bool:
+        return not self.clients or client_id in self.clients
+
+
+class Runtime:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        adapters: dict[str, Adapter],
+        routes: list[CompiledRoute],
+    ) -> None:
+        config = loaded.config
+        self.loaded = loaded
+        self.adapters = adapters
+        self.routes = routes
+        self.router: Router[CompiledRoute] = Router()
+        for route in routes:
+            self.router.add(route.config.match.method, route.config.match.path, route)
+        self.clients: KeyRing[Client] = KeyRing(
+            (key, client) for client in config.clients if client.enabled for key in client.api_keys
+        )
+        self.admin: KeyRing[str] = KeyRing((key, "admin") for key in config.admin.api_keys)
+        self.inflight = 0
+
+    async def retire(self, successor: Runtime) -> None:
+        """Close adapters not carried into ``successor``, after in-flight requests end."""
+        deadline = time.monotonic() + RETIRE_GRACE_SECONDS
+        while self.inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        carried = {id(adapter) for adapter in successor.adapters.values()}
+        for name, adapter in self.adapters.items():
+            if id(adapter) not in carried:
+                await _close(name, adapter)
+
+    async def close(self) -> None:
+        for name, adapter in self.adapters.items():
+            await _close(name, adapter)
+
+
+async def _close(name: str, adapter: Adapter) -> None:
+    try:
+        await adapter.aclose()
+    except Exception:
+        log.exception("adapter_close_failed", upstream=name)
+
+
+def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runtime:
+    """Compile routes and build adapters. ``ConfigInvalid`` if an adapter refuses its settings."""
+    config = loaded.config
+    config_dir = os.path.dirname(loaded.path)
+    context = AdapterContext(config_dir=config_dir, schemas_dir=SCHEMAS_DIR)
+    adapters: dict[str, Adapter] = {}
+    issues: list[ConfigIssue] = []
+    for name, spec in loaded.upstreams.items():
+        reused = _reusable(previous, name, spec)
+        if reused is not None:
+            adapters[name] = reused
+            continue
+        try:
+            adapters[name] = registry.get(spec.type)(name, spec.settings, context)
+        except (OSError, ValueError) as exc:
+            issues.append(loaded.issue(("upstreams", name), f"cannot start: {exc}"))
+    if issues:
+        raise ConfigInvalid(issues)
+    limits = config.limits
+    routes = [
+        _compile(route, adapters[route.upstream], config_dir, limits.timeout, limits.max_body_size)
+        for route in config.routes
+    ]
+    return Runtime(loaded, adapters, routes)
+
+
+def _reusable(previous: Runtime | None, name: str, spec: UpstreamSpec) -> Adapter | None:
+    if previous is None or previous.loaded.upstreams.get(name) != spec:
+        return None
+    return previous.adapters.get(name)
+
+
+def _compile(
+    route: Route, adapter: Adapter, config_dir: str, timeout: str, max_body: str
+) -> CompiledRoute:
+    retry = route.retry
+    return CompiledRoute(
+        config=route,
+        adapter=adapter,
+        schema=resolve_schema(route.request.schema, config_dir) if route.request else None,
+        timeout=seconds(route.timeout or timeout),
+        max_body_size=size_bytes(route.max_body_size or max_body),
+        retry=Retry(
+            attempts=retry.attempts if retry else 1,
+            on=frozenset(retry.on if retry else ()),
+            backoff=seconds(retry.backoff) if retry else 0.0,
+            max_backoff=seconds(retry.max_backoff) if retry else 0.0,
+            attempt_timeout=seconds(retry.attempt_timeout)
+            if retry and retry.attempt_timeout
+            else None,
+        ),
+        idempotent=route.idempotent
+        if route.idempotent is not None
+        else route.match.method in IDEMPOTENT_METHODS,
+        clients=frozenset() if "*" in route.clients else frozenset(route.clients),
+    )
+
+
+class ReloadResult(msgspec.Struct):
+    ok: bool
+    digest: str
+    issues: list[ConfigIssue] = []
+
+
+class RuntimeHolder:
+    """Owns the current runtime; ``reload()`` is serialized and all-or-nothing."""
+
+    def __init__(self, path: str, environ: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self.environ = environ
+        self._current: Runtime | None = None
+        self._lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[Any]] = set()
+
+    @property
+    def current(self) -> Runtime:
+        if self._current is None:
+            raise RuntimeError("gateway runtime not started")
+        return self._current
+
+    @property
+    def started(self) -> bool:
+        return self._current is not None
+
+    def start(self, loaded: LoadedConfig | None = None) -> None:
+        self._current = build_runtime(loaded or load_config(self.path, self.environ))
+
+    async def reload(self) -> ReloadResult:
+        async with self._lock:
+            old = self.current
+            try:
+                loaded = load_config(self.path, self.environ)
+                new = build_runtime(loaded, previous=old)
+            except ConfigInvalid as exc:
+                log.error(
+                    "config_reload_rejected",
+                    config=self.path,
+                    errors=[str(i) for i in exc.issues],
+                    kept=old.loaded.digest[:12],
+                )
+                return ReloadResult(ok=False, digest=old.loaded.digest, issues=exc.issues)
+            self._current = new
+            task = asyncio.create_task(old.retire(successor=new))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+            log.info("config_reloaded", config=self.path, digest=loaded.digest[:12])
+            return ReloadResult(ok=True, digest=loaded.digest)
+
+    async def close(self) -> None:
+        for task in list(self._retiring):
+            await task
+        if self._current is not None:
+            await self._current.close()
+            self._current = None

@@ -1,0 +1,155 @@
+"""Request body schemas named by routes: msgspec Structs for JSON, XSD for XML.
+
+``resolve_schema("population.CitizenLookupRequest")`` finds the Struct in
+``schemas/population.py``; a name ending in ``.xsd`` is an XML Schema file,
+relative to the config file or to ``schemas/``. Each returns an object whose
+``validate(body)`` gives the decoded data or raises ``BodyInvalid`` listing
+every error with its path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+
+import msgspec
+from lxml import etree
+
+import schemas
+from gateway import xmlsafe
+from gateway.typecheck import collect_errors, format_path
+
+SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
+
+
+class SchemaNotFound(LookupError):
+    pass
+
+
+class BodyError(msgspec.Struct, frozen=True):
+    path: str
+    message: str
+
+
+class BodyInvalid(ValueError):
+    def __init__(self, errors: list[BodyError], *, code: str = "schema_invalid") -> None:
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
+        self.errors = errors
+        self.code = code
+
+
+class BodySchema(Protocol):
+    name: str
+    media_type: Literal["application/json", "application/xml"]
+
+    def validate(self, body: bytes) -> Any: ...
+
+
+class JsonBody:
+    media_type: Literal["application/json"] = "application/json"
+
+    def __init__(self, name: str, struct: type[msgspec.Struct]) -> None:
+        self.name = name
+        self.struct = struct
+
+    def validate(self, body: bytes) -> Any:
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise BodyInvalid([BodyError("$", f"not valid JSON: {exc}")], code="malformed_body")
+        try:
+            msgspec.convert(data, self.struct)
+        except msgspec.ValidationError:
+            errors = collect_errors(data, self.struct)
+            raise BodyInvalid([BodyError(format_path(e.path), e.message) for e in errors]) from None
+        return data
+
+    def json_schema(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(schema of the body, components it refers to) for OpenAPI."""
+        (body,), components = msgspec.json.schema_components(
+            [self.struct], ref_template="#/components/schemas/{name}"
+        )
+        return body, components
+
+
+class XmlBody:
+    media_type: Literal["application/xml"] = "application/xml"
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        self.path = path
+        self.schema = etree.XMLSchema(xmlsafe.parse_file(path))
+
+    def validate(self, body: bytes) -> Any:
+        try:
+            tree = xmlsafe.parse(body)
+        except xmlsafe.UnsafeXml as exc:
+            raise BodyInvalid([BodyError("/", str(exc))], code="xml_forbidden") from None
+        except etree.XMLSyntaxError as exc:
+            raise BodyInvalid([BodyError("/", f"not well-formed XML: {exc}")], code="malformed_body")
+        if not self.schema.validate(tree):
+            errors = [
+                BodyError(_element_path(tree, entry.path), f"line {entry.line}: {_strip_ns(entry.message)}")
+                for entry in self.schema.error_log
+                if entry.level_name == "ERROR"
+            ]
+            raise BodyInvalid(errors)
+        return None
+
+
+_NAMESPACE = re.compile(r"\{[^}]*\}")
+
+
+def _strip_ns(message: str) -> str:
+    return _NAMESPACE.sub("", message)
+
+
+def _element_path(tree: etree._ElementTree, xpath: str | None) -> str:
+    """``/edXML/edXMLEnvelope/.../To[2]/OrganId`` rather than lxml's ``/*/*/*[2]/*``."""
+    found = tree.xpath(xpath) if xpath else []
+    if not isinstance(found, list) or not found or not isinstance(found[0], etree._Element):
+        return xpath or "/"
+    parts = []
+    element: etree._Element | None = found[0]
+    while element is not None:
+        name = etree.QName(element).localname
+        parent = element.getparent()
+        same = [e for e in parent if e.tag == element.tag] if parent is not None else [element]
+        parts.append(f"{name}[{same.index(element) + 1}]" if len(same) > 1 else name)
+        element = parent
+    return "/" + "/".join(reversed(parts))
+
+
+def resolve_schema(ref: str, config_dir: str) -> BodySchema:
+    return _resolve(ref, config_dir)
+
+
+@lru_cache(maxsize=256)
+def _resolve(ref: str, config_dir: str) -> BodySchema:
+    if ref.endswith(".xsd"):
+        for base in (config_dir, SCHEMAS_DIR):
+            path = os.path.join(base, ref)
+            if os.path.isfile(path):
+                try:
+                    return XmlBody(ref, path)
+                except (etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
+                    raise SchemaNotFound(f"{path} is not a usable XML Schema: {exc}") from None
+        raise SchemaNotFound(f"no XSD file {ref!r} next to the config or in schemas/")
+    module_name, _, attr = ref.rpartition(":") if ":" in ref else ref.rpartition(".")
+    if not module_name or not attr:
+        raise SchemaNotFound(f"{ref!r} is neither 'module.Struct' nor a .xsd file")
+    if ":" not in ref:
+        module_name = f"schemas.{module_name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        raise SchemaNotFound(f"no schema module {module_name!r}") from None
+    except Exception as exc:  # a broken schema module must not crash a config check
+        raise SchemaNotFound(f"schema module {module_name!r} fails to import: {exc}") from None
+    struct = getattr(module, attr, None)
+    if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+        raise SchemaNotFound(f"{module_name} has no msgspec Struct named {attr!r}")
+    return JsonBody(ref, struct)
