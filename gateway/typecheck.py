@@ -50,6 +50,9 @@ def collect_errors(value: Any, tp: Any, path: Path = ()) -> list[FieldError]:
             errors += collect_errors(item, value_type, (*path, str(key)))
     if errors:
         return errors
+    if typing.get_origin(base) is typing.Literal:
+        choices = ", ".join(str(choice) for choice in typing.get_args(base))
+        return [FieldError(path, f"{value!r} is not one of: {choices}")]
     return [FieldError(path, _describe(first, meta))]
 
 
