@@ -22,14 +22,27 @@ from adapters.base import (
     UpstreamError,
     UpstreamHealth,
 )
-from adapters.httpclient import PassiveHealth, PoolSettings, TlsSettings, build_client, upstream_error
+from adapters.httpclient import (
+    PassiveHealth,
+    PoolSettings,
+    TlsSettings,
+    build_client,
+    upstream_error,
+)
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Response headers the gateway recomputes or that describe the upstream's connection.
 _DROPPED = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
-     "server", "date"}
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "server",
+        "date",
+    }
 )
 
 
@@ -77,9 +90,7 @@ class HttpAdapter:
             body=answer.content,
             content_type=answer.headers.get("content-type", "application/octet-stream"),
             headers={
-                k: v
-                for k, v in answer.headers.items()
-                if k not in _DROPPED and k != "content-type"
+                k: v for k, v in answer.headers.items() if k not in _DROPPED and k != "content-type"
             },
         )
 
@@ -102,8 +113,10 @@ class HttpAdapter:
             )
         except httpx.HTTPError as exc:
             return UpstreamHealth(state="down", detail=upstream_error(exc, self.name).detail)
-        state = "up" if answer.status_code < 500 else "down"
-        return UpstreamHealth(state=state, detail=f"{self.settings.health_path}: {answer.status_code}")
+        return UpstreamHealth(
+            state="up" if answer.status_code < 500 else "down",
+            detail=f"{self.settings.health_path}: {answer.status_code}",
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

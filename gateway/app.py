@@ -42,7 +42,7 @@ def _holder(request: Request[Any, Any, Any]) -> RuntimeHolder:
 
 
 @route(["/", "/{path:path}"], http_method=_METHODS, request_max_body_size=None)
-async def gateway_route(request: Request[None, None, None]) -> Response[bytes]:
+async def gateway_route(request: Request[Any, Any, Any]) -> Response[bytes]:
     return await pipeline.handle(_holder(request), request)
 
 
@@ -69,8 +69,11 @@ async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
         raise Problem(
             "config_invalid",
             "the new configuration was rejected; the running one is kept",
-            errors=[{"path": f"{i.file}:{i.line}: {i.path}", "message": i.message} for i in result.issues],
-            digest=result.digest,
+            errors=[
+                {"path": f"{i.file}:{i.line}: {i.path}", "message": i.message}
+                for i in result.issues
+            ],
+            extra={"digest": result.digest},
         )
     return {"status": "reloaded", "digest": result.digest}
 

@@ -37,10 +37,14 @@ def _parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="check a config or print its JSON Schema")
     config_commands = config.add_subparsers(required=True, metavar="ACTION")
-    check = config_commands.add_parser("check", help="validate; every error as FILE:LINE: key: message")
+    check = config_commands.add_parser(
+        "check", help="validate; every error as FILE:LINE: key: message"
+    )
     _config_option(check)
     check.set_defaults(func=cmd_config_check)
-    schema = config_commands.add_parser("schema", help="JSON Schema of the config file, for editors")
+    schema = config_commands.add_parser(
+        "schema", help="JSON Schema of the config file, for editors"
+    )
     schema.set_defaults(func=cmd_config_schema)
 
     routes = commands.add_parser("routes", help="table of the configured routes")
@@ -116,7 +120,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_schema(_: argparse.Namespace) -> int:
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(config_json_schema()), indent=2).decode())
+    sys.stdout.write(
+        msgspec.json.format(msgspec.json.encode(config_json_schema()), indent=2).decode()
+    )
     sys.stdout.write("\n")
     return 0
 
@@ -157,18 +163,29 @@ def cmd_routes(args: argparse.Namespace) -> int:
         upstream = route.upstream + (f" ({route.operation})" if route.operation else "")
         schema = route.request.schema if route.request else "-"
         rows.append(
-            (route.id, route.match.method, route.match.path, ",".join(route.clients), upstream, schema)
+            (
+                route.id,
+                route.match.method,
+                route.match.path,
+                ",".join(route.clients),
+                upstream,
+                schema,
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     return 0
 
 
 def cmd_keygen(_: argparse.Namespace) -> int:
     key = auth.new_key()
     print(f"key:  {key}\nhash: {auth.hash_key(key)}")
-    print("Give the key to the agency; put only the hash in the config (api_keys).", file=sys.stderr)
+    print(
+        "Give the key to the agency; put only the hash in the config (api_keys).", file=sys.stderr
+    )
     return 0
 
 
@@ -176,5 +193,5 @@ def cmd_adapters(_: argparse.Namespace) -> int:
     from adapters import registry
 
     for name, factory in registry.available().items():
-        print(f"{name:10} {factory.__module__}.{factory.__qualname__}")
+        print(f"{name:10} {factory.__module__}.{getattr(factory, '__qualname__', factory)}")
     return 0

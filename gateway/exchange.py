@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.logs import get_logger
@@ -98,7 +99,7 @@ def _request_id(scope: Scope) -> str:
 
 def exchange_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         exchange = Exchange(_request_id(scope), scope["method"], scope["path"])

@@ -7,10 +7,11 @@ an error message still never reaches the log in full.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import msgspec
 import structlog
@@ -48,16 +49,18 @@ def render_json(_: WrappedLogger, __: str, event: EventDict) -> bytes:
     return msgspec.json.encode(event, enc_hook=str)
 
 
-def configure(settings: LoggingSettings, stream: IO[bytes] | None = None) -> None:
+def configure(settings: LoggingSettings, stream: BinaryIO | None = None) -> None:
     """Set up structlog for the whole process; ``stream`` defaults to stdout."""
     level = logging.getLevelNamesMapping()[settings.level.upper()]
     renderer: Any
+    factory: Any
     if settings.format == "json":
         renderer = render_json
-        factory: Any = structlog.BytesLoggerFactory(stream or sys.stdout.buffer)
+        factory = structlog.BytesLoggerFactory(stream or sys.stdout.buffer)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
-        factory = structlog.PrintLoggerFactory(_TextStream(stream) if stream else sys.stdout)
+        text = io.TextIOWrapper(stream, write_through=True) if stream else sys.stdout
+        factory = structlog.PrintLoggerFactory(text)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -70,19 +73,6 @@ def configure(settings: LoggingSettings, stream: IO[bytes] | None = None) -> Non
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
-
-
-class _TextStream:
-    """Lets the console renderer write text to a binary stream."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> None:
-        self._stream.write(text.encode())
-
-    def flush(self) -> None:
-        self._stream.flush()
 
 
 def get_logger(name: str = "gateway") -> Any:

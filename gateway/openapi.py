@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -48,11 +47,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 
 def openapi(runtime: Runtime) -> dict[str, Any]:
-    return _build(runtime.loaded.digest, tuple(runtime.routes))
+    """Built once per runtime: a reload brings a new runtime and so a new document."""
+    spec: dict[str, Any] | None = runtime.derived.get("openapi")
+    if spec is None:
+        spec = runtime.derived["openapi"] = _build(runtime.loaded.digest, runtime.routes)
+    return spec
 
 
-@lru_cache(maxsize=4)
-def _build(digest: str, routes: tuple[CompiledRoute, ...]) -> dict[str, Any]:
+def _build(digest: str, routes: list[CompiledRoute]) -> dict[str, Any]:
     components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -128,7 +130,9 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
                     "schema": {"type": "string"},
                 }
             },
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
         }
     return operation
 
@@ -143,9 +147,13 @@ def docs_page(runtime: Runtime) -> str:
         body = spec["paths"][config.match.path][config.match.method.lower()].get("requestBody")
         schema_html = ""
         if body is not None:
-            schema_html = "<pre>" + html.escape(
-                msgspec.json.format(msgspec.json.encode(body["content"]), indent=2).decode()
-            ) + "</pre>"
+            schema_html = (
+                "<pre>"
+                + html.escape(
+                    msgspec.json.format(msgspec.json.encode(body["content"]), indent=2).decode()
+                )
+                + "</pre>"
+            )
         rows.append(
             f"<section><h2><code>{config.match.method} {html.escape(config.match.path)}</code></h2>"
             f"<p><b>{html.escape(config.summary or config.id)}</b> "

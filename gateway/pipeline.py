@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 import msgspec
 from litestar import Request, Response
@@ -55,7 +56,7 @@ LOGGED_BODY_LIMIT = 2048
 log = get_logger(__name__)
 
 
-async def handle(holder: RuntimeHolder, request: Request[None, None, None]) -> Response[bytes]:
+async def handle(holder: RuntimeHolder, request: Request[Any, Any, Any]) -> Response[bytes]:
     runtime = holder.current
     runtime.inflight += 1
     try:
@@ -65,7 +66,7 @@ async def handle(holder: RuntimeHolder, request: Request[None, None, None]) -> R
 
 
 async def _handle(
-    runtime: Runtime, request: Request[None, None, None], exchange: Exchange
+    runtime: Runtime, request: Request[Any, Any, Any], exchange: Exchange
 ) -> Response[bytes]:
     client = authenticate(runtime, request.headers.get(API_KEY_HEADER))
     exchange.client = client.id
@@ -122,7 +123,7 @@ def match(runtime: Runtime, method: str, path: str) -> tuple[CompiledRoute, dict
         ) from None
 
 
-async def read_body(request: Request[None, None, None], limit: int) -> bytes:
+async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     """The whole body, refused as soon as it is known to pass ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -146,7 +147,9 @@ def validate(route: CompiledRoute, body: bytes, content_type: str) -> object:
     if schema is None:
         return None
     media_type = content_type.split(";", 1)[0].strip().lower()
-    accepted, suffix = (_JSON_TYPES, "+json") if schema.media_type == _JSON_TYPES[0] else (_XML_TYPES, "+xml")
+    accepted, suffix = (
+        (_JSON_TYPES, "+json") if schema.media_type == _JSON_TYPES[0] else (_XML_TYPES, "+xml")
+    )
     if media_type not in accepted and not media_type.endswith(suffix):
         raise Problem(
             "unsupported_media_type",
@@ -156,11 +159,13 @@ def validate(route: CompiledRoute, body: bytes, content_type: str) -> object:
         return schema.validate(body)
     except BodyInvalid as exc:
         errors = [{"path": e.path, "message": e.message} for e in exc.errors]
-        raise Problem(exc.code, f"{len(errors)} error(s) in the request body", errors=errors) from None
+        raise Problem(
+            exc.code, f"{len(errors)} error(s) in the request body", errors=errors
+        ) from None
 
 
 def forwarded_headers(
-    request: Request[None, None, None], exchange: Exchange, client: Client
+    request: Request[Any, Any, Any], exchange: Exchange, client: Client
 ) -> dict[str, str]:
     headers = {k: v for k, v in request.headers.items() if k not in _NOT_FORWARDED}
     headers["x-request-id"] = exchange.request_id
@@ -216,7 +221,7 @@ async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayRes
 
 def _upstream_problem(error: UpstreamError) -> Problem:
     extra = {} if error.upstream_status is None else {"upstream_status": error.upstream_status}
-    return Problem(error.code, error.detail, source="upstream", **extra)
+    return Problem(error.code, error.detail, source="upstream", extra=extra)
 
 
 def to_response(answer: GatewayResponse) -> Response[bytes]:

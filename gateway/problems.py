@@ -47,7 +47,7 @@ class Problem(Exception):
         source: Source = "gateway",
         errors: list[Any] | None = None,
         headers: dict[str, str] | None = None,
-        **extra: Any,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.title = CODES[code]
@@ -56,7 +56,7 @@ class Problem(Exception):
         self.source = source
         self.errors = errors
         self.headers = headers or {}
-        self.extra = extra
+        self.extra = extra or {}
 
     def body(self, request_id: str) -> bytes:
         document: dict[str, Any] = {

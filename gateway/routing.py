@@ -34,7 +34,10 @@ class _Templated(Generic[T]):
     def __init__(self, template: str) -> None:
         self.template = template
         self.shape = _PARAM.sub("{}", template)
-        pattern = _PARAM.sub(lambda m: f"(?P<{m[1]}>[^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
+        pattern = _PARAM.sub(
+            lambda m: f"(?P<{m[1]}>[^/]+)",
+            re.escape(template).replace(r"\{", "{").replace(r"\}", "}"),
+        )
         self.regex = re.compile(f"^{pattern}$")
         self.methods: dict[str, T] = {}
 
@@ -78,4 +81,6 @@ class Router(Generic[T]):
     @staticmethod
     def _check_free(methods: dict[str, T], method: str, template: str) -> None:
         if method in methods:
-            raise RouteConflict(f"{method} {template} is already served by route {methods[method]!r}")
+            raise RouteConflict(
+                f"{method} {template} is already served by route {methods[method]!r}"
+            )

@@ -81,6 +81,8 @@ class Runtime:
         )
         self.admin: KeyRing[str] = KeyRing((key, "admin") for key in config.admin.api_keys)
         self.inflight = 0
+        self.derived: dict[str, Any] = {}
+        """Artefacts computed from this config on first use (e.g. the OpenAPI document)."""
 
     async def retire(self, successor: Runtime) -> None:
         """Close adapters not carried into ``successor``, after in-flight requests end."""

@@ -57,7 +57,7 @@ def collect_errors(value: Any, tp: Any, path: Path = ()) -> list[FieldError]:
 
 
 def format_path(path: Path, root: str = "$") -> str:
-    """``("routes", 2, "timeout")`` -> ``$.routes[2].timeout`` (``root=""``: ``routes[2].timeout``)."""
+    """``("routes", 2, "timeout")`` -> ``$.routes[2].timeout``; with ``root=""``, no ``$``."""
     out = root
     for part in path:
         if isinstance(part, int):
@@ -81,7 +81,9 @@ def _struct_errors(value: dict[Any, Any], tp: type, path: Path) -> list[FieldErr
         for key in value:
             if key not in fields:
                 hint = ", ".join(sorted(fields))
-                errors.append(FieldError((*path, str(key)), f"unknown key (expected one of: {hint})"))
+                errors.append(
+                    FieldError((*path, str(key)), f"unknown key (expected one of: {hint})")
+                )
     for name, field in fields.items():
         if name in value:
             errors += collect_errors(value[name], hints.get(field.name, field.type), (*path, name))

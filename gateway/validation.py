@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import msgspec
 from lxml import etree
@@ -43,13 +43,13 @@ class BodyInvalid(ValueError):
 
 class BodySchema(Protocol):
     name: str
-    media_type: Literal["application/json", "application/xml"]
+    media_type: str
 
     def validate(self, body: bytes) -> Any: ...
 
 
 class JsonBody:
-    media_type: Literal["application/json"] = "application/json"
+    media_type = "application/json"
 
     def __init__(self, name: str, struct: type[msgspec.Struct]) -> None:
         self.name = name
@@ -59,7 +59,8 @@ class JsonBody:
         try:
             data = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
-            raise BodyInvalid([BodyError("$", f"not valid JSON: {exc}")], code="malformed_body")
+            error = BodyError("$", f"not valid JSON: {exc}")
+            raise BodyInvalid([error], code="malformed_body") from None
         try:
             msgspec.convert(data, self.struct)
         except msgspec.ValidationError:
@@ -76,7 +77,7 @@ class JsonBody:
 
 
 class XmlBody:
-    media_type: Literal["application/xml"] = "application/xml"
+    media_type = "application/xml"
 
     def __init__(self, name: str, path: str) -> None:
         self.name = name
@@ -89,11 +90,15 @@ class XmlBody:
         except xmlsafe.UnsafeXml as exc:
             raise BodyInvalid([BodyError("/", str(exc))], code="xml_forbidden") from None
         except etree.XMLSyntaxError as exc:
-            raise BodyInvalid([BodyError("/", f"not well-formed XML: {exc}")], code="malformed_body")
+            error = BodyError("/", f"not well-formed XML: {exc}")
+            raise BodyInvalid([error], code="malformed_body") from None
         if not self.schema.validate(tree):
             errors = [
-                BodyError(_element_path(tree, entry.path), f"line {entry.line}: {_strip_ns(entry.message)}")
-                for entry in self.schema.error_log
+                BodyError(
+                    _element_path(tree, entry.path),
+                    f"line {entry.line}: {_strip_ns(entry.message)}",
+                )
+                for entry in self.schema.error_log  # type: ignore[attr-defined]
                 if _NOISE not in entry.message
             ]
             raise BodyInvalid(errors)

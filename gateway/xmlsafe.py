@@ -30,7 +30,7 @@ def parse(body: bytes) -> etree._ElementTree:
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise UnsafeXml("DOCTYPE and entity declarations are not accepted")
     tree = etree.ElementTree(etree.fromstring(body, _parser()))
-    if tree.docinfo.doctype:  # e.g. declared in an encoding the byte scan cannot see
+    if tree.docinfo.doctype:  # type: ignore[attr-defined]  # e.g. declared in an encoding the byte scan cannot see
         raise UnsafeXml("DOCTYPE and entity declarations are not accepted")
     return tree
 

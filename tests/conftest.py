@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from litestar.testing import TestClient
 
+from gateway import logs
 from gateway.app import create_app
+from gateway.config.model import LoggingSettings
 from tests.support import DEFAULT_CONFIG
 
-os.environ.setdefault("LGSP_LOG_LEVEL", "warning")
+# Tests that read log lines configure their own stream; the rest stay quiet.
+logs.configure(LoggingSettings(level="warning"))
 
 
 @pytest.fixture

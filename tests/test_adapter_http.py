@@ -57,8 +57,12 @@ def test_forwards_method_path_query_body_and_safe_headers(client: TestClient) ->
     response = client.post(
         "/echo/pass?ma=1&x=y",
         content=b'{"hello": "xin chao"}',
-        headers={**KEY, "content-type": "application/json", "x-request-id": "req-42",
-                 "authorization": "Bearer agency-secret"},
+        headers={
+            **KEY,
+            "content-type": "application/json",
+            "x-request-id": "req-42",
+            "authorization": "Bearer agency-secret",
+        },
     )
     assert response.status_code == 200
     seen = response.json()

@@ -66,7 +66,10 @@ routes:
     assert f"{at(path, 'port: eighty')}: server.port: Expected `int`, got `str`" in found
     assert any(i.startswith(f"{at(path, 'colour')}: server.colour: unknown key") for i in found)
     assert any(i.startswith(f"{at(path, 'FETCH')}: routes[0].match.method:") for i in found)
-    assert f"{at(path, '5 seconds')}: routes[0].timeout: expected a duration such as 250ms, 5s, 2m or 1h" in found
+    assert (
+        f"{at(path, '5 seconds')}: routes[0].timeout: expected a duration such as 250ms, 5s, 2m or 1h"
+        in found
+    )
     assert len(found) == 4
 
 
@@ -92,14 +95,19 @@ routes:
     text = "\n".join(found)
     assert f"{at(path, 'agency-z')}: routes[0].clients[1]: no such client" in text
     assert f"{at(path, 'nowhere')}: routes[0].upstream: no such upstream" in text
-    assert "routes[0].request.schema: schemas.population has no msgspec Struct named 'NoSuchThing'" in text
+    assert (
+        "routes[0].request.schema: schemas.population has no msgspec Struct named 'NoSuchThing'"
+        in text
+    )
     assert f"{at(path, 'id: r1', 2)}: routes[1].id: duplicate route id 'r1'" in text
     assert "routes[1].match: GET /x/{id} is already served by route 'r1'" in text
 
 
 def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
     path = write_config(tmp_path, BASE_CONFIG + "server:\n  port: 8080\n  port: 9090\n")
-    assert issues_of(path) == [f"{at(path, 'port: 9090')}: server.port: duplicate key (each key may appear once)"]
+    assert issues_of(path) == [
+        f"{at(path, 'port: 9090')}: server.port: duplicate key (each key may appear once)"
+    ]
 
 
 def test_environment_interpolation(tmp_path: Path) -> None:
@@ -134,9 +142,15 @@ routes:
     write_config(tmp_path, "server: {{port: 1}}\n", name="agencies/sneaky.yaml")
     found = issues_of(main_file)
     included = tmp_path / "agencies" / "tu-phap.yaml"
-    assert f"{at(included, 'lots')}: routes[0].max_body_size: expected a size such as 512KiB, 20MiB or 1GB" in found
+    assert (
+        f"{at(included, 'lots')}: routes[0].max_body_size: expected a size such as 512KiB, 20MiB or 1GB"
+        in found
+    )
     sneaky = tmp_path / "agencies" / "sneaky.yaml"
-    assert f"{at(sneaky, 'server')}: server: an included file may only hold: clients, upstreams, routes" in found
+    assert (
+        f"{at(sneaky, 'server')}: server: an included file may only hold: clients, upstreams, routes"
+        in found
+    )
 
 
 def test_include_merges_sections(tmp_path: Path) -> None:
@@ -168,9 +182,22 @@ upstreams:
 """,
     )
     found = issues_of(path)
-    assert f"{at(path, 'ftp:')}: upstreams.civil-status.base_url: expected an http:// or https:// URL" in found
-    assert any(i.startswith(f"{at(path, 'timeout_seconds')}: upstreams.civil-status.timeout_seconds: unknown key") for i in found)
-    assert any(i.startswith(f"{at(path, 'carrier-pigeon')}: upstreams.other.type: unknown adapter type 'carrier-pigeon'") for i in found)
+    assert (
+        f"{at(path, 'ftp:')}: upstreams.civil-status.base_url: expected an http:// or https:// URL"
+        in found
+    )
+    assert any(
+        i.startswith(
+            f"{at(path, 'timeout_seconds')}: upstreams.civil-status.timeout_seconds: unknown key"
+        )
+        for i in found
+    )
+    assert any(
+        i.startswith(
+            f"{at(path, 'carrier-pigeon')}: upstreams.other.type: unknown adapter type 'carrier-pigeon'"
+        )
+        for i in found
+    )
 
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
@@ -194,7 +221,9 @@ def test_cli_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["config", "check", "--config", str(bad)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f"{at(bad, 'port: 0')}: server.port: Expected `int` >= 1")
-    assert err[1].startswith(f"{at(bad, 'loud')}: logging.level: 'loud' is not one of: debug, info, warning, error")
+    assert err[1].startswith(
+        f"{at(bad, 'loud')}: logging.level: 'loud' is not one of: debug, info, warning, error"
+    )
     assert err[2] == f"{bad}: 2 error(s)"
 
 

@@ -135,7 +135,9 @@ def test_dossier_schema_uses_portal_field_names(default_client: TestClient) -> N
     assert ok.status_code == 200, ok.text
     assert ok.json()["MaHoSo"] == dossier["MaHoSo"]
     bad = {**dossier, "TrangThaiHoSo": 11, "NgayTiepNhan": "2026-11-22"}
-    body = problem(default_client.post("/v1/dvcqg/dossiers", json=bad, headers=MOTCUA), 422, "schema_invalid")
+    body = problem(
+        default_client.post("/v1/dvcqg/dossiers", json=bad, headers=MOTCUA), 422, "schema_invalid"
+    )
     assert {e["path"] for e in body["errors"]} == {"$.TrangThaiHoSo", "$.NgayTiepNhan"}
 
 
@@ -152,11 +154,15 @@ def test_edxml_document_is_validated_then_sent(default_client: TestClient) -> No
     assert default_client.post("/v1/documents", content=good, headers=XML).status_code == 200
     no_receiver = EDXML.format(to="").encode()
     body = problem(
-        default_client.post("/v1/documents", content=no_receiver, headers=XML), 422, "schema_invalid"
+        default_client.post("/v1/documents", content=no_receiver, headers=XML),
+        422,
+        "schema_invalid",
     )
     assert body["errors"][0]["path"].endswith("/MessageHeader/Subject")
     twice = "<To><OrganId>000.00.00.G22</OrganId></To>" * 2
-    duplicate = default_client.post("/v1/documents", content=EDXML.format(to=twice).encode(), headers=XML)
+    duplicate = default_client.post(
+        "/v1/documents", content=EDXML.format(to=twice).encode(), headers=XML
+    )
     assert "Duplicate" in problem(duplicate, 422, "schema_invalid")["errors"][0]["message"]
 
 
@@ -227,7 +233,10 @@ def faults(tmp_path: Path) -> Iterator[tuple[TestClient, MockAdapter]]:  # type:
     ],
 )
 def test_each_fault_maps_to_its_code(
-    faults: tuple[TestClient, MockAdapter], fault: str, status: int, code: str  # type: ignore[type-arg]
+    faults: tuple[TestClient, MockAdapter],
+    fault: str,
+    status: int,
+    code: str,  # type: ignore[type-arg]
 ) -> None:
     client, _ = faults
     response = client.post("/write", headers={**KEY, "x-mock-fault": fault})
@@ -248,19 +257,30 @@ def test_idempotent_route_is_retried_within_its_deadline(
 
 def test_non_idempotent_route_is_not_retried(faults: tuple[TestClient, MockAdapter]) -> None:  # type: ignore[type-arg]
     client, adapter = faults
-    problem(client.post("/write", headers={**KEY, "x-mock-fault": "unavailable"}), 502, "upstream_unavailable", "upstream")
+    problem(
+        client.post("/write", headers={**KEY, "x-mock-fault": "unavailable"}),
+        502,
+        "upstream_unavailable",
+        "upstream",
+    )
     assert adapter.calls["write"] == 1
 
 
 def test_upstream_5xx_carries_its_status(faults: tuple[TestClient, MockAdapter]) -> None:  # type: ignore[type-arg]
     client, adapter = faults
-    body = problem(client.get("/read", headers={**KEY, "x-mock-fault": "error"}), 502, "upstream_error", "upstream")
+    body = problem(
+        client.get("/read", headers={**KEY, "x-mock-fault": "error"}),
+        502,
+        "upstream_error",
+        "upstream",
+    )
     assert body["upstream_status"] == 503
     assert adapter.calls["read"] == 3
 
 
 def test_unexpected_error_is_a_generic_500(
-    faults: tuple[TestClient, MockAdapter], monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+    faults: tuple[TestClient, MockAdapter],
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
     client, adapter = faults
 

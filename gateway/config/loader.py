@@ -131,14 +131,15 @@ def _read_included(file: str, environ: Mapping[str, str] | None) -> Document:
     if doc.data is not None and not isinstance(doc.data, dict):
         doc.issues.append(SourceIssue(file, 1, (), "an included file must be a mapping"))
         doc.data = None
-    for key in list(doc.data or {}):
+    sections: dict[str, Any] = doc.data or {}
+    for key in list(sections):
         if key not in INCLUDABLE_SECTIONS:
             _, line = doc.locations[(key,)]
             allowed = ", ".join(INCLUDABLE_SECTIONS)
             doc.issues.append(
                 SourceIssue(file, line, (key,), f"an included file may only hold: {allowed}")
             )
-            del doc.data[key]
+            del sections[key]
     return doc
 
 
@@ -249,12 +250,12 @@ def _check_references(
                     merged.issue(("clients", i, "api_keys", j), f"same key as client {other!r}")
                 )
     client_ids = {c.id for c in config.clients}
-    router = Router()
+    router: Router[str] = Router()
     for i, route in enumerate(config.routes):
         if route.upstream not in config.upstreams:
             issues.append(merged.issue(("routes", i, "upstream"), "no such upstream"))
-        for j, client in enumerate(route.clients):
-            if client != "*" and client not in client_ids:
+        for j, allowed in enumerate(route.clients):
+            if allowed != "*" and allowed not in client_ids:
                 issues.append(merged.issue(("routes", i, "clients", j), "no such client"))
         if route.request is not None:
             try:

@@ -91,7 +91,7 @@ class _Builder:
             value = self._interpolate(node.value, node.start_mark.line + 1, path)
             if node.style is not None:  # quoted: stays a string
                 return value
-            tag = self._loader.resolve(yaml.ScalarNode, value, (True, False))
+            tag = self._loader.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
             node = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
         return self._loader.construct_object(node, deep=True)
 

@@ -1,0 +1,86 @@
+"""Access log: one JSON line per request, what an operator needs, no personal data."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from litestar.testing import TestClient
+
+from gateway import logs
+from gateway.app import create_app
+from gateway.config.model import LoggingSettings
+from tests.support import BASE_CONFIG, DEFAULT_CONFIG, MOTCUA_KEY, TEST_KEY, write_config
+
+
+def requests(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line["event"] == "request"]
+
+
+def test_one_line_per_request_without_personal_data() -> None:
+    stream = io.BytesIO()
+    logs.configure(LoggingSettings(level="info"), stream)
+    try:
+        with TestClient(create_app(str(DEFAULT_CONFIG))) as client:
+            client.post(
+                "/v1/population/citizens/lookup",
+                json={"so_dinh_danh": "001203012345", "ho_va_ten": "Nguyễn Văn An"},
+                headers={"x-api-key": MOTCUA_KEY, "x-request-id": "req-1"},
+            )
+            client.get("/v1/population/citizens/079195001234", headers={"x-api-key": MOTCUA_KEY})
+    finally:
+        logs.configure(LoggingSettings(level="warning"))
+    text = stream.getvalue().decode()
+    assert "001203012345" not in text
+    assert "079195001234" not in text
+    assert "Nguyễn" not in text and "Nguy\\u1ec5n" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    (lookup, missing) = requests(lines)
+    assert lookup["request_id"] == "req-1"
+    assert lookup["client"] == "motcua-demo"
+    assert lookup["route"] == "population-citizen-lookup"
+    assert lookup["upstream"] == "population-mock"
+    assert lookup["status"] == 200
+    assert lookup["attempts"] == 1
+    assert lookup["upstream_ms"] > 0 and lookup["duration_ms"] >= lookup["upstream_ms"]
+    assert "request_body" not in lookup
+    assert missing["path"] == "/v1/population/citizens/079******234"
+    assert missing["error_code"] == "route_not_found"
+    assert missing["error_source"] == "gateway"
+
+
+def test_route_may_allow_bodies_in_logs(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        BASE_CONFIG
+        + """
+upstreams:
+  m: {{type: mock, operations: {{op: {{reply: {{body: {{so: "{{{{ body.so }}}}"}}}}}}}}}}
+routes:
+  - {{id: r, match: {{method: POST, path: /r}}, clients: ["*"], upstream: m, operation: op,
+      log_bodies: true}}
+""",
+    )
+    stream = io.BytesIO()
+    logs.configure(LoggingSettings(level="info"), stream)
+    try:
+        with TestClient(create_app(str(config))) as client:
+            response = client.post(
+                "/r", json={"so": "038088004567"}, headers={"x-api-key": TEST_KEY}
+            )
+            assert response.json() == {"so": "038088004567"}
+    finally:
+        logs.configure(LoggingSettings(level="warning"))
+    (line,) = requests([json.loads(x) for x in stream.getvalue().splitlines()])
+    assert line["request_body"] == '{"so":"038******567"}'
+    assert line["response_body"] == '{"so":"038******567"}'
+
+
+def test_masking_keeps_first_and_last_three_digits() -> None:
+    assert logs.mask_id_numbers("CCCD 001203012345, CMND 123456789") == (
+        "CCCD 001******345, CMND 123***789"
+    )
+    assert logs.mask_id_numbers("phone 0912345678 ok") == "phone 0912345678 ok"
+    assert logs.mask_id_numbers("code 20261122083000") == "code 20261122083000"

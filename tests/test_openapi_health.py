@@ -1,0 +1,73 @@
+"""What an agency developer and an operator read: OpenAPI, the docs page, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import TestClient
+
+
+def resolve(spec: dict[str, Any], ref: str) -> dict[str, Any]:
+    node: Any = spec
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node  # type: ignore[no-any-return]
+
+
+def test_openapi_describes_every_route(default_client: TestClient) -> None:  # type: ignore[type-arg]
+    spec = default_client.get("/schema/openapi.json").json()
+    assert spec["openapi"] == "3.1.0"
+    assert spec["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+    lookup = spec["paths"]["/v1/population/citizens/lookup"]["post"]
+    assert lookup["operationId"] == "population-citizen-lookup"
+    body = lookup["requestBody"]["content"]["application/json"]["schema"]
+    schema = resolve(spec, body["$ref"])
+    assert schema["required"] == ["so_dinh_danh"]
+    assert schema["properties"]["so_dinh_danh"]["pattern"].startswith("^(00[1-9]")
+    assert set(lookup["responses"]) >= {"200", "401", "403", "413", "422", "502", "504"}
+    problem = lookup["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert "schema_invalid" in resolve(spec, problem["$ref"])["properties"]["code"]["enum"]
+    dossier = spec["paths"]["/v1/dvcqg/dossiers/{ma_ho_so}"]["get"]
+    assert dossier["parameters"][0] == {
+        "name": "ma_ho_so",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    document = spec["paths"]["/v1/documents"]["post"]["requestBody"]["content"]
+    assert "application/xml" in document
+    # Every $ref in the document resolves.
+    refs: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert refs
+    for ref in refs:
+        resolve(spec, ref)
+
+
+def test_docs_page_lists_routes(default_client: TestClient) -> None:  # type: ignore[type-arg]
+    page = default_client.get("/schema")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "POST /v1/population/citizens/lookup" in page.text
+    assert "Tra cứu thông tin công dân" in page.text
+    assert "<script" not in page.text
+
+
+def test_health(default_client: TestClient) -> None:  # type: ignore[type-arg]
+    assert default_client.get("/health/live").json()["status"] == "live"
+    ready = default_client.get("/health/ready").json()
+    assert ready["status"] == "ready"
+    assert ready["config"]["routes"] == 4
+    assert set(ready["upstreams"]) == {"population-mock", "dvcqg-mock", "document-axis-mock"}
+    assert ready["upstreams"]["population-mock"]["state"] == "up"
