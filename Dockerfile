@@ -1,0 +1,28 @@
+# Slim, non-root image running `lgsp-gateway serve` on config/gateway.yaml.
+#   docker build -t lgsp-gateway .
+#   docker run -p 8080:8080 -e LGSP_ADMIN_KEY_HASH=sha256:... lgsp-gateway
+# Mount your own configuration over /app/config.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY gateway gateway
+COPY adapters adapters
+COPY schemas schemas
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    LGSP_CONFIG=/app/config/gateway.yaml \
+    LGSP_HOST=0.0.0.0
+RUN useradd --system --uid 10001 --no-create-home --home-dir /app lgsp
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+WORKDIR /app
+# Owned by root: the gateway reads its configuration, never writes it.
+COPY config /app/config
+USER lgsp
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health/live', timeout=2).status != 200)"]
+CMD ["lgsp-gateway", "serve"]

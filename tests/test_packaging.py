@@ -1,0 +1,44 @@
+"""The wheel (what the Docker image installs) carries everything the gateway needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.support import ROOT
+
+
+def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("lgsp_gateway-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+        declared = archive.read(entry_points).decode()
+    assert {"schemas/edxml/edxml.xsd", "schemas/population/population.wsdl"} <= names
+    assert {"gateway/app.py", "adapters/mock.py", "schemas/population.py"} <= names
+    assert "lgsp-gateway = gateway.cli:main" in declared
+    for adapter in (
+        "http = adapters.http:HttpAdapter",
+        "soap = adapters.soap:SoapAdapter",
+        "mock = adapters.mock:MockAdapter",
+    ):
+        assert adapter in declared
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "USER lgsp" in dockerfile and "/health/live" in dockerfile
