@@ -97,6 +97,18 @@ class UpstreamTimeout(UpstreamError):
         return "timeout"
 
 
+class RequestRejected(Exception):
+    """The request cannot become an upstream call (e.g. it does not fit the WSDL).
+
+    The caller's fault, found by the adapter before anything was sent.
+    """
+
+    def __init__(self, code: Literal["malformed_body", "schema_invalid"], detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
 @runtime_checkable
 class Adapter(Protocol):
     """One configured upstream. Built once per config load, shared by all requests."""

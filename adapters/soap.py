@@ -1,13 +1,20 @@
 """``type: soap``: call a SOAP service with zeep, described by a local WSDL.
 
-The route's ``operation`` is the SOAP operation name; the validated JSON body
-becomes its arguments and the result is answered as JSON. WSDLs are read from
-disk (``schemas/`` or next to the config), never fetched, with zeep's DTD and
-entity protections on.
+The route's ``operation`` is the SOAP operation name; the JSON body (the
+validated one, else the raw body decoded) becomes its arguments and the
+result is answered as JSON. WSDLs are read from disk (``schemas/`` or next to
+the config), never fetched: imports over the network are refused, with zeep's
+DTD and entity protections on.
 
 zeep's ``AsyncTransport`` overwrites the httpx client's default headers with
 its own User-Agent, so configured headers and the request id are added by an
 httpx request hook instead, which it cannot drop.
+
+zeep strips a one-child answer element down to that child ("unwrapping"):
+``<KetQuaXacThuc><TonTai>true</TonTai></KetQuaXacThuc>`` would come back as a
+bare ``true``, and the JSON shape would change whenever the WSDL gains an
+element. The adapter puts the stripped wrapper back, so the JSON always has the
+answer element's children as keys.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import msgspec
 import zeep
 import zeep.exceptions
 import zeep.helpers
+import zeep.xsd
 from lxml import etree
+from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
 from adapters.base import (
@@ -29,10 +38,17 @@ from adapters.base import (
     AdapterSettings,
     GatewayRequest,
     GatewayResponse,
+    RequestRejected,
     UpstreamError,
     UpstreamHealth,
 )
-from adapters.httpclient import PassiveHealth, PoolSettings, TlsSettings, build_client, upstream_error
+from adapters.httpclient import (
+    PassiveHealth,
+    PoolSettings,
+    TlsSettings,
+    build_client,
+    upstream_error,
+)
 
 _current: contextvars.ContextVar[GatewayRequest | None] = contextvars.ContextVar(
     "soap_request", default=None
@@ -44,7 +60,7 @@ class SoapSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
     """WSDL file: relative to the config file, else to ``schemas/``."""
     address: str | None = None
     """Endpoint URL, overriding the WSDL's ``soap:address`` (e.g. a test system)."""
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
 
@@ -63,20 +79,28 @@ class SoapAdapter:
             context.config_dir,
             event_hooks={"request": [self._add_headers]},
         )
-        transport = AsyncTransport(client=self.http)
+        # WSDL loading is synchronous in zeep; its loader must never reach the network.
+        loader = httpx.Client(transport=httpx.MockTransport(_refuse_fetch))
+        transport = AsyncTransport(client=self.http, wsdl_client=loader)
         hardened = zeep.Settings(
-            strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True,
+            strict=True,
+            xml_huge_tree=False,
+            forbid_dtd=True,
+            forbid_entities=True,
             forbid_external=True,
         )
         try:
             self.client = zeep.AsyncClient(wsdl, transport=transport, settings=hardened)
         except (etree.XMLSyntaxError, zeep.exceptions.Error) as exc:
             raise ValueError(f"WSDL {wsdl} is not usable: {exc}") from None
-        if settings.address:
-            binding = next(iter(self.client.wsdl.bindings))
-            self.service = self.client.create_service(binding, settings.address)
-        else:
-            self.service = self.client.service
+        finally:
+            loader.close()
+        self.binding, address = _endpoint(self.client.wsdl)
+        address = settings.address or address
+        if not address:
+            raise ValueError(f"WSDL {wsdl} has no soap:address; set `address:`")
+        # Not ``client.create_service()``: that gives a synchronous proxy even on AsyncClient.
+        self.service = AsyncServiceProxy(self.client, self.binding, address=address)
 
     async def _add_headers(self, request: httpx.Request) -> None:
         request.headers.update(self.settings.headers)
@@ -89,8 +113,10 @@ class SoapAdapter:
         try:
             operation = self.service[request.operation]
         except AttributeError:
-            raise UpstreamError(f"{self.name}: WSDL has no operation {request.operation!r}") from None
-        arguments = request.data if isinstance(request.data, dict) else {}
+            raise UpstreamError(
+                f"{self.name}: WSDL has no operation {request.operation!r}"
+            ) from None
+        arguments = self._arguments(request)
         token = _current.set(request)
         try:
             result = await operation(**arguments)
@@ -98,11 +124,16 @@ class SoapAdapter:
             self.health.ok()  # it answered
             raise UpstreamError(f"SOAP fault {fault.code}: {fault.message}") from None
         except zeep.exceptions.TransportError as exc:
+            # Also raised for a 200 whose body is not XML; the message quotes the body: not shown.
+            if exc.status_code == 200:
+                raise UpstreamError(f"{self.name} answered malformed XML") from None
             raise UpstreamError(
                 f"{self.name} answered HTTP {exc.status_code}", upstream_status=exc.status_code
             ) from None
-        except (etree.XMLSyntaxError, zeep.exceptions.XMLParseError) as exc:
+        except (etree.XMLSyntaxError, zeep.exceptions.XMLSyntaxError) as exc:
             raise UpstreamError(f"{self.name} answered malformed XML: {exc}") from None
+        except zeep.exceptions.Error as exc:  # unexpected elements, DTD in the answer, ...
+            raise UpstreamError(f"{self.name} answered unusable XML: {exc}") from None
         except httpx.HTTPError as exc:
             error = upstream_error(exc, self.name)
             self.health.failed(error)
@@ -111,7 +142,28 @@ class SoapAdapter:
             _current.reset(token)
         self.health.ok()
         data = zeep.helpers.serialize_object(result, dict)
+        data = _rewrap(self.binding.get(request.operation), data)
         return GatewayResponse(body=msgspec.json.encode(data, enc_hook=str))
+
+    def _arguments(self, request: GatewayRequest) -> dict[str, Any]:
+        """The operation's arguments; a body that cannot be them is the caller's error."""
+        data = request.data
+        if data is None and request.body:
+            try:
+                data = msgspec.json.decode(request.body)
+            except msgspec.DecodeError:
+                raise RequestRejected("malformed_body", "the body must be a JSON object") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise RequestRejected("malformed_body", "the body must be a JSON object")
+        try:  # checked before sending, so a bad body costs no upstream call
+            self.client.create_message(self.service, request.operation, **data)
+        except (TypeError, zeep.exceptions.ValidationError) as exc:
+            raise RequestRejected(
+                "schema_invalid", f"the body does not fit {request.operation}: {exc}"
+            ) from None
+        return data
 
     async def check(self) -> UpstreamHealth:
         return self.health.state
@@ -126,3 +178,45 @@ def _find(wsdl: str, context: AdapterContext) -> str:
         if os.path.isfile(path):
             return path
     raise ValueError(f"WSDL {wsdl!r} not found next to the config or in schemas/")
+
+
+def _refuse_fetch(request: httpx.Request) -> httpx.Response:
+    raise ValueError(f"WSDL imports {request.url}: only file paths are read, never URLs")
+
+
+def _endpoint(wsdl: Any) -> tuple[Any, str | None]:
+    """The binding and address of the WSDL's first port, as ``client.service`` would use."""
+    for service in wsdl.services.values():
+        for port in service.ports.values():
+            address: str | None = port.binding_options.get("address")
+            return port.binding, address
+    if not wsdl.bindings:
+        raise ValueError("WSDL defines no binding")
+    return next(iter(wsdl.bindings.values())), None
+
+
+def _rewrap(operation: Any, data: Any) -> Any:
+    """Undo zeep's unwrapping of a one-child answer (``SoapMessage.deserialize`` in zeep).
+
+    zeep returns the only child of the answer element, and if that child is
+    present and is itself a one-child complex value, that value's child.
+    """
+    if operation.output is None:
+        return data
+    inner = _only_child(getattr(operation.output.body, "type", None))
+    if inner is None or operation.output.header.type.elements:
+        return data
+    name, element = inner
+    grandchild = None if element.max_occurs != 1 else _only_child(element.type)
+    if grandchild is None or data is None:
+        return {name: data}
+    return {name: {grandchild[0]: data}}
+
+
+def _only_child(xsd_type: Any) -> tuple[str, Any] | None:
+    if not isinstance(xsd_type, zeep.xsd.ComplexType):
+        return None
+    elements: list[tuple[str, Any]] = xsd_type.elements
+    if len(elements) != 1 or xsd_type.attributes:
+        return None
+    return elements[0]

@@ -17,11 +17,11 @@ from gateway.runtime import Runtime
 CHECK_TIMEOUT = 2.0
 CACHE_SECONDS = 5.0
 
-_cache: dict[int, tuple[float, UpstreamHealth]] = {}
+Cache = dict[str, tuple[float, UpstreamHealth]]
 
 
-async def _check(adapter: Adapter) -> UpstreamHealth:
-    cached = _cache.get(id(adapter))
+async def _check(name: str, adapter: Adapter, cache: Cache) -> UpstreamHealth:
+    cached = cache.get(name)
     now = time.monotonic()
     if cached is not None and now - cached[0] < CACHE_SECONDS:
         return cached[1]
@@ -32,13 +32,14 @@ async def _check(adapter: Adapter) -> UpstreamHealth:
         health = UpstreamHealth(state="down", detail=f"health check took over {CHECK_TIMEOUT}s")
     except Exception as exc:  # a broken check must not break readiness itself
         health = UpstreamHealth(state="unknown", detail=f"check failed: {type(exc).__name__}")
-    _cache[id(adapter)] = (now, health)
+    cache[name] = (now, health)
     return health
 
 
 async def readiness(runtime: Runtime) -> dict[str, Any]:
     names = list(runtime.adapters)
-    results = await asyncio.gather(*(_check(runtime.adapters[n]) for n in names))
+    cache: Cache = runtime.derived.setdefault("health", {})
+    results = await asyncio.gather(*(_check(n, runtime.adapters[n], cache) for n in names))
     upstreams = {
         name: {
             "type": runtime.loaded.upstreams[name].type,

@@ -19,7 +19,13 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 
-from adapters.base import GatewayRequest, GatewayResponse, UpstreamError, UpstreamTimeout
+from adapters.base import (
+    GatewayRequest,
+    GatewayResponse,
+    RequestRejected,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
 from gateway.logs import get_logger
@@ -199,6 +205,8 @@ async def call_upstream(
                     or outbound.remaining() <= delay
                 ):
                     raise _upstream_problem(failure) from None
+            except RequestRejected as rejected:
+                raise Problem(rejected.code, rejected.detail) from None
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
     finally:

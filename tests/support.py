@@ -37,11 +37,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on loopback; yields its base URL."""
+def serve_in_thread(app: Any, port: int | None = None, **options: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on loopback; yields its base URL.
+
+    ``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile`` for HTTPS).
+    """
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -51,7 +56,8 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        scheme = "https" if "ssl_certfile" in options else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
