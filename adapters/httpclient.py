@@ -11,6 +11,7 @@ import ssl
 import time
 from typing import Any
 
+import certifi
 import httpx
 import msgspec
 
@@ -38,15 +39,11 @@ def build_client(
     tls: TlsSettings,
     pool: PoolSettings,
     config_dir: str,
-    *,
-    headers: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """One pooled client per upstream; per-call deadlines come from the route."""
     return httpx.AsyncClient(
-        verify=_verify(tls, config_dir),
-        cert=_cert(tls, config_dir),
-        headers=headers,
+        verify=ssl_context(tls, config_dir),
         timeout=httpx.Timeout(None, connect=seconds(pool.connect_timeout)),
         limits=httpx.Limits(
             max_connections=pool.max_connections, max_keepalive_connections=pool.max_keepalive
@@ -55,19 +52,18 @@ def build_client(
     )
 
 
-def _verify(tls: TlsSettings, config_dir: str) -> ssl.SSLContext | bool:
+def ssl_context(tls: TlsSettings, config_dir: str) -> ssl.SSLContext:
+    """Trust (``ca_file``, else certifi's bundle as httpx would) and our client certificate."""
+    context = ssl.create_default_context(
+        cafile=os.path.join(config_dir, tls.ca_file) if tls.ca_file else certifi.where()
+    )
     if not tls.verify:
-        return False
-    if tls.ca_file is None:
-        return True
-    return ssl.create_default_context(cafile=os.path.join(config_dir, tls.ca_file))
-
-
-def _cert(tls: TlsSettings, config_dir: str) -> tuple[str, str] | str | None:
-    if tls.cert_file is None:
-        return None
-    cert = os.path.join(config_dir, tls.cert_file)
-    return (cert, os.path.join(config_dir, tls.key_file)) if tls.key_file else cert
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert_file is not None:
+        key = os.path.join(config_dir, tls.key_file) if tls.key_file else None
+        context.load_cert_chain(os.path.join(config_dir, tls.cert_file), key)
+    return context
 
 
 def upstream_error(exc: httpx.HTTPError, target: str) -> UpstreamError:

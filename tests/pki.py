@@ -26,7 +26,7 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
     )
 
 
-class TestCA:
+class LocalCA:
     def __init__(self, directory: Path, name: str = "LGSP Test CA") -> None:
         self.directory = directory
         self.key = ec.generate_private_key(ec.SECP256R1())

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from tests.pki import TestCA
+from tests.pki import LocalCA
 from tests.support import BASE_CONFIG, TEST_KEY, serve_in_thread, write_config
 from tests.upstream_app import upstream_app
 
@@ -20,10 +20,10 @@ KEY = {"x-api-key": TEST_KEY}
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("pki")
-    ca = TestCA(directory)
+    ca = LocalCA(directory)
     ca.issue("upstream", server=True)
     ca.issue("lgsp-gateway", server=False)
-    TestCA(directory, name="Other CA").issue("stranger", server=False)
+    LocalCA(directory, name="Other CA").issue("stranger", server=False)
     return directory
 
 
@@ -64,7 +64,9 @@ def test_client_certificate_and_pinned_ca(tmp_path: Path, pki: Path, mtls_upstre
         assert response.json()["path"] == "/echo/x"
 
 
-def test_upstream_with_an_unknown_ca_is_refused(tmp_path: Path, pki: Path, mtls_upstream: str) -> None:
+def test_upstream_with_an_unknown_ca_is_refused(
+    tmp_path: Path, pki: Path, mtls_upstream: str
+) -> None:
     tls = "{{cert_file: PKI/lgsp-gateway.pem, key_file: PKI/lgsp-gateway.key}}"  # system CAs only
     with gateway(tmp_path, pki, mtls_upstream, tls) as client:
         response = client.get("/echo/x", headers=KEY)
@@ -72,7 +74,9 @@ def test_upstream_with_an_unknown_ca_is_refused(tmp_path: Path, pki: Path, mtls_
         assert response.json()["code"] == "upstream_unavailable"
 
 
-@pytest.mark.parametrize("client_cert", ["", ", cert_file: PKI/stranger.pem, key_file: PKI/stranger.key"])
+@pytest.mark.parametrize(
+    "client_cert", ["", ", cert_file: PKI/stranger.pem, key_file: PKI/stranger.key"]
+)
 def test_upstream_refuses_a_gateway_without_a_trusted_certificate(
     tmp_path: Path, pki: Path, mtls_upstream: str, client_cert: str
 ) -> None:
