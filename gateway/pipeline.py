@@ -28,7 +28,6 @@ from adapters.base import (
 )
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
-from gateway.logs import get_logger
 from gateway.problems import ERROR_SOURCE_HEADER, Problem
 from gateway.routing import MethodNotAllowed, NoRoute
 from gateway.runtime import CompiledRoute, Runtime, RuntimeHolder
@@ -58,8 +57,6 @@ _NOT_FORWARDED = frozenset(
 _JSON_TYPES = ("application/json",)
 _XML_TYPES = ("application/xml", "text/xml")
 LOGGED_BODY_LIMIT = 2048
-
-log = get_logger(__name__)
 
 
 async def handle(holder: RuntimeHolder, request: Request[Any, Any, Any]) -> Response[bytes]:
