@@ -103,9 +103,11 @@ class MockAdapter:
         operation = self.settings.operations.get(request.operation)
         if operation is None:
             raise UpstreamError(f"mock {self.name!r} has no operation {request.operation!r}")
-        context = _context(request)
+        context = _Context(request)
         reply = next((c for c in operation.cases if _matches(c.when, context)), operation.reply)
-        await asyncio.sleep(seconds(reply.latency or self.settings.latency))
+        latency = seconds(reply.latency or self.settings.latency)
+        if latency:
+            await asyncio.sleep(latency)
         fault = self._fault(request)
         if fault == "timeout":
             await asyncio.sleep(request.remaining() + 1.0)  # the gateway's deadline ends it
@@ -136,7 +138,7 @@ class MockAdapter:
                 return fault
         return None
 
-    def _render(self, reply: Reply, context: dict[str, Any]) -> bytes:
+    def _render(self, reply: Reply, context: _Context) -> bytes:
         template = self._files[reply.body_file] if reply.body_file else reply.body
         if template is None:
             return b""
@@ -158,20 +160,35 @@ def _read_template(path: str) -> Any:
     return json.loads(text) if path.endswith(".json") else text
 
 
-def _context(request: GatewayRequest) -> dict[str, Any]:
-    now = dt.datetime.now(VIETNAM)
-    return {
-        "body": request.data if request.data is not None else _json_or_none(request),
-        "path": request.path_params,
-        "query": dict(parse_qsl(request.query)),
-        "headers": request.headers,
-        "request_id": request.request_id,
-        "client_id": request.client_id,
-        "route_id": request.route_id,
-        "operation": request.operation,
-        "now": now.isoformat(timespec="seconds"),
-        "now_compact": now.strftime("%Y%m%d%H%M%S"),
-    }
+class _Context:
+    """What templates may name, each value computed only if a template asks for it."""
+
+    def __init__(self, request: GatewayRequest) -> None:
+        self.request = request
+        self._values: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._values:
+            self._values[name] = self._compute(name)
+        return self._values[name]
+
+    def _compute(self, name: str) -> Any:
+        request = self.request
+        if name == "body":
+            return request.data if request.data is not None else _json_or_none(request)
+        if name == "path":
+            return request.path_params
+        if name == "query":
+            return dict(parse_qsl(request.query))
+        if name == "headers":
+            return request.headers
+        if name in ("request_id", "client_id", "route_id", "operation"):
+            return getattr(request, name)
+        if name == "now":
+            return dt.datetime.now(VIETNAM).isoformat(timespec="seconds")
+        if name == "now_compact":
+            return dt.datetime.now(VIETNAM).strftime("%Y%m%d%H%M%S")
+        return None
 
 
 def _json_or_none(request: GatewayRequest) -> Any:
@@ -184,9 +201,10 @@ def _json_or_none(request: GatewayRequest) -> Any:
         return None
 
 
-def _lookup(context: dict[str, Any], dotted: str) -> Any:
-    value: Any = context
-    for part in dotted.split("."):
+def _lookup(context: _Context, dotted: str) -> Any:
+    root, *rest = dotted.split(".")
+    value = context.get(root)
+    for part in rest:
         if isinstance(value, dict):
             value = value.get(part)
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
@@ -196,7 +214,7 @@ def _lookup(context: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _matches(when: dict[str, Any], context: dict[str, Any]) -> bool:
+def _matches(when: dict[str, Any], context: _Context) -> bool:
     for path, expected in when.items():
         actual = _lookup(context, path)
         if isinstance(expected, list) and actual not in expected:
@@ -206,7 +224,7 @@ def _matches(when: dict[str, Any], context: dict[str, Any]) -> bool:
     return True
 
 
-def _fill(template: Any, context: dict[str, Any]) -> Any:
+def _fill(template: Any, context: _Context) -> Any:
     if isinstance(template, dict):
         return {key: _fill(value, context) for key, value in template.items()}
     if isinstance(template, list):
@@ -219,7 +237,7 @@ def _fill(template: Any, context: dict[str, Any]) -> Any:
     return template
 
 
-def _fill_text(template: str, context: dict[str, Any], escape: Any) -> str:
+def _fill_text(template: str, context: _Context, escape: Any) -> str:
     def substitute(match: re.Match[str]) -> str:
         value = _lookup(context, match[1])
         return "" if value is None else escape(str(value))

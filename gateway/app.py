@@ -13,20 +13,20 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
-from litestar import Litestar, Request, Response, get, post, route
+from litestar import Litestar, Request, Response, asgi, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.types import Receive, Scope, Send
 
 from gateway import __version__, health, openapi, pipeline
 from gateway.config import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.logs import get_logger
-from gateway.problems import PROBLEM_MEDIA_TYPE, Problem
+from gateway.problems import Problem
 from gateway.runtime import RuntimeHolder
 
 log = get_logger(__name__)
 
-_METHODS: list[Any] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _STATUS_CODES = {
     400: "malformed_body",
     404: "route_not_found",
@@ -41,9 +41,11 @@ def _holder(request: Request[Any, Any, Any]) -> RuntimeHolder:
     return holder
 
 
-@route(["/", "/{path:path}"], http_method=_METHODS, request_max_body_size=None)
-async def gateway_route(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return await pipeline.handle(_holder(request), request)
+@asgi("/", is_mount=True, copy_scope=False)  # the pipeline never mutates the scope
+async def data_plane(scope: Scope, receive: Receive, send: Send) -> None:
+    """Every path that is not a fixed endpoint: the configured routes."""
+    holder: RuntimeHolder = scope["litestar_app"].state.holder
+    await pipeline.handle(holder, scope, receive, send)
 
 
 @get("/health/live")
@@ -102,18 +104,12 @@ async def docs(request: Request[Any, Any, Any]) -> str:
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """Every error a caller sees, as problem+json; never a traceback."""
+    """Errors of the fixed endpoints, as problem+json; never a traceback."""
     exchange = exchange_of(request.scope)
     if not isinstance(exc, Problem):
         exc = _as_problem(exc, exchange.request_id)
-    exchange.error_code = exc.code
-    exchange.error_source = exc.source
-    return Response(
-        content=exc.body(exchange.request_id),
-        status_code=exc.status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=exc.response_headers(exchange.request_id),
-    )
+    status, headers, body, media_type = pipeline.problem_answer(exc, exchange)
+    return Response(content=body, status_code=status, media_type=media_type, headers=headers)
 
 
 def _as_problem(exc: Exception, request_id: str) -> Problem:
@@ -147,12 +143,13 @@ def create_app(
     _signal_tasks: set[asyncio.Future[Any]] = set()
 
     return Litestar(
-        route_handlers=[live, ready, reload, config_info, openapi_json, docs, gateway_route],
+        route_handlers=[live, ready, reload, config_info, openapi_json, docs, data_plane],
         middleware=[exchange_middleware],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],
         on_shutdown=[holder.close],
         state=State({"holder": holder}),
         openapi_config=None,
+        logging_config=None,  # gateway.logs owns logging (masking, JSON)
         debug=False,
     )

@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port or server.port,
         access_log=False,  # the gateway writes its own line per request
         server_header=False,
-        log_level="warning",
+        log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
     )
     return 0
 

@@ -9,21 +9,20 @@ allows it.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
+from urllib.parse import unquote
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.logs import get_logger
+from gateway import logs
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 SCOPE_KEY = "lgsp_exchange"
-
-log = get_logger("gateway.access")
 
 
 class Exchange:
@@ -94,7 +93,20 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
             return value.decode()
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
+
+
+def _original_path(scope: Scope) -> str:
+    """The request path as the client sent it.
+
+    litestar runs middleware after routing, and routing to a mount rewrites
+    ``scope["path"]`` (``/v1/x`` becomes ``v1/x/``); ``raw_path`` is untouched.
+    """
+    raw: bytes | None = scope.get("raw_path")
+    if raw is None:
+        return scope["path"]
+    # ASGI says raw_path has no query string; httpx's test transport puts it there anyway.
+    return unquote(raw.partition(b"?")[0].decode("latin-1"))
 
 
 def exchange_middleware(app: ASGIApp) -> ASGIApp:
@@ -102,7 +114,7 @@ def exchange_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        exchange = Exchange(_request_id(scope), scope["method"], scope["path"])
+        exchange = Exchange(_request_id(scope), scope["method"], _original_path(scope))
         scope[SCOPE_KEY] = exchange  # type: ignore[literal-required]
         echoed = (REQUEST_ID_HEADER, exchange.request_id.encode())
 
@@ -118,7 +130,6 @@ def exchange_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            level = "info" if exchange.status < 500 else "error"
-            getattr(log, level)("request", **exchange.log_fields())
+            logs.access("info" if exchange.status < 500 else "error", exchange.log_fields())
 
     return middleware

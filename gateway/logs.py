@@ -7,11 +7,10 @@ an error message still never reaches the log in full.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import sys
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO, cast
 
 import msgspec
 import structlog
@@ -38,9 +37,27 @@ def _mask(value: Any) -> Any:
     return value
 
 
+# Filled by the gateway from its own configuration or vocabulary, never from a
+# request: nothing personal can be in them, so the hot path skips them.
+GATEWAY_VALUES = frozenset(
+    {
+        "level",
+        "timestamp",
+        "logger",
+        "method",
+        "client",
+        "route",
+        "upstream",
+        "operation",
+        "error_code",
+        "error_source",
+    }
+)
+
+
 def mask_personal_data(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
-        if isinstance(value, str | dict | list | tuple):
+        if key not in GATEWAY_VALUES and isinstance(value, str | dict | list | tuple):
             event[key] = _mask(value)
     return event
 
@@ -49,30 +66,78 @@ def render_json(_: WrappedLogger, __: str, event: EventDict) -> bytes:
     return msgspec.json.encode(event, enc_hook=str)
 
 
+# Libraries that log every request at INFO with full URLs (which can hold an ID).
+QUIET_LIBRARIES = ("httpx", "httpcore", "zeep")
+
+
 def configure(settings: LoggingSettings, stream: BinaryIO | None = None) -> None:
-    """Set up structlog for the whole process; ``stream`` defaults to stdout."""
+    """Set up logging for the whole process; ``stream`` defaults to stdout.
+
+    The gateway logs through structlog; the standard library loggers of
+    uvicorn, httpx and zeep are routed through the same processors, so their
+    lines are JSON and masked too.
+    """
     level = logging.getLevelNamesMapping()[settings.level.upper()]
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        mask_personal_data,
+    ]
+    text = cast(TextIO, _TextOver(stream)) if stream else sys.stdout
     renderer: Any
     factory: Any
     if settings.format == "json":
         renderer = render_json
         factory = structlog.BytesLoggerFactory(stream or sys.stdout.buffer)
+        text_renderer: Any = lambda *args: render_json(*args).decode()  # noqa: E731
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
-        text = io.TextIOWrapper(stream, write_through=True) if stream else sys.stdout
+        renderer = text_renderer = structlog.dev.ConsoleRenderer(colors=False)
         factory = structlog.PrintLoggerFactory(text)
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            mask_personal_data,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(text)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, text_renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    global _access
+    _access = structlog.get_logger("gateway.access").bind()
+
+
+_access: Any = structlog.get_logger("gateway.access")
+
+
+def access(level: str, fields: dict[str, Any]) -> None:
+    """Write the one line of a request, through a logger bound once per ``configure()``.
+
+    A module-level lazy proxy would rebuild its logger on every call.
+    """
+    getattr(_access, level)("request", **fields)
+
+
+class _TextOver:
+    """Text writes onto a binary stream it does not own (``TextIOWrapper`` would close it)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.encode())
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 def get_logger(name: str = "gateway") -> Any:

@@ -72,5 +72,5 @@ class Problem(Exception):
         document.update(self.extra)
         return msgspec.json.encode(document)
 
-    def response_headers(self, request_id: str) -> dict[str, str]:
-        return {**self.headers, ERROR_SOURCE_HEADER: self.source, "x-request-id": request_id}
+    def response_headers(self) -> dict[str, str]:
+        return {**self.headers, ERROR_SOURCE_HEADER: self.source}

@@ -45,7 +45,7 @@ def serve_in_thread(app: Any, port: int | None = None, **options: Any) -> Iterat
     port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+            app, host="127.0.0.1", port=port, lifespan="on", log_config=None, **options
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

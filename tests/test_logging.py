@@ -84,3 +84,19 @@ def test_masking_keeps_first_and_last_three_digits() -> None:
     )
     assert logs.mask_id_numbers("phone 0912345678 ok") == "phone 0912345678 ok"
     assert logs.mask_id_numbers("code 20261122083000") == "code 20261122083000"
+
+
+def test_library_logs_are_json_masked_and_quiet() -> None:
+    import logging
+
+    stream = io.BytesIO()
+    logs.configure(LoggingSettings(level="info"), stream)
+    try:
+        logging.getLogger("uvicorn.error").info("client 001203012345 connected")
+        logging.getLogger("httpx").info("HTTP Request: GET http://x/citizens/001203012345")
+    finally:
+        logs.configure(LoggingSettings(level="warning"))
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert line["event"] == "client 001******345 connected"
+    assert line["logger"] == "uvicorn.error"
+    assert line["level"] == "info"

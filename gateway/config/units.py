@@ -7,6 +7,7 @@ admins type them) and are parsed once, when the config is compiled.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated
 
 import msgspec
@@ -36,11 +37,13 @@ _SIZE_UNITS = {
 _SPLIT = re.compile(r"^([0-9.]+)([A-Za-z]+)$")
 
 
+@cache  # adapters call these on hot paths with a handful of distinct values
 def seconds(value: str) -> float:
     number, unit = _split(value)
     return number * _DURATION_UNITS[unit]
 
 
+@cache
 def size_bytes(value: str) -> int:
     number, unit = _split(value)
     return int(number * _SIZE_UNITS[unit])
