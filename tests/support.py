@@ -44,9 +44,7 @@ def serve_in_thread(app: Any, port: int | None = None, **options: Any) -> Iterat
     """
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="on", log_config=None, **options
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None, **options)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
