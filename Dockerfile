@@ -14,8 +14,12 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     LGSP_CONFIG=/app/config/gateway.yaml \
-    LGSP_HOST=0.0.0.0
-RUN useradd --system --uid 10001 --no-create-home --home-dir /app lgsp
+    LGSP_HOST=0.0.0.0 \
+    LGSP_STORAGE_URL=sqlite:////var/lib/lgsp/gateway.db
+RUN useradd --system --uid 10001 --no-create-home --home-dir /app lgsp \
+ && install -d -o lgsp -g lgsp /var/lib/lgsp
+# The message log and the delivery queue: keep them on a volume.
+VOLUME ["/var/lib/lgsp"]
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 WORKDIR /app

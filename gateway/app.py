@@ -1,9 +1,10 @@
 """The HTTP application: a few fixed endpoints, and everything else to the pipeline.
 
-Fixed endpoints (health, admin, API docs) are ordinary litestar handlers.
-All other paths go to one catch-all handler and from there through
-``gateway.pipeline``, matched against the *current* runtime: that is what lets
-a reload change every route without rebuilding the app.
+Fixed endpoints (health, API docs, the status of queued messages, and the
+admin API of ``gateway.admin``) are ordinary litestar handlers. All other
+paths go to an ASGI mount and from there through ``gateway.pipeline``,
+matched against the *current* runtime: that is what lets a reload change
+every route without rebuilding the app.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
-from litestar import Litestar, Request, Response, asgi, get, post
+from litestar import Litestar, Request, Response, asgi, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.types import Receive, Scope, Send
 
 from gateway import __version__, health, openapi, pipeline
+from gateway.admin import admin_router
 from gateway.config import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.logs import get_logger
 from gateway.problems import Problem
 from gateway.runtime import RuntimeHolder
+from gateway.services import Services
 
 log = get_logger(__name__)
 
@@ -62,35 +65,17 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response(report, status_code=200)
 
 
-@post("/admin/reload", status_code=200)
-async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
+@get(f"{pipeline.MESSAGES_PATH}/{{message_id:str}}")
+async def message_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """What became of a message sent to an async route; only its sender may ask."""
+    message_id: str = request.path_params["message_id"]
     holder = _holder(request)
-    _require_admin(holder, request)
-    result = await holder.reload()
-    if not result.ok:
-        raise Problem(
-            "config_invalid",
-            "the new configuration was rejected; the running one is kept",
-            errors=[
-                {"path": f"{i.file}:{i.line}: {i.path}", "message": i.message}
-                for i in result.issues
-            ],
-            extra={"digest": result.digest},
-        )
-    return {"status": "reloaded", "digest": result.digest}
-
-
-@get("/admin/config")
-async def config_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    holder = _holder(request)
-    _require_admin(holder, request)
-    loaded = holder.current.loaded
-    return {"path": loaded.path, "files": loaded.files, "digest": loaded.digest}
-
-
-def _require_admin(holder: RuntimeHolder, request: Request[Any, Any, Any]) -> None:
-    if holder.current.admin.lookup(request.headers.get("x-api-key")) is None:
-        raise Problem("unauthenticated", "admin credential required in X-API-Key")
+    client = pipeline.authenticate(holder.current, request.headers.get("x-api-key"))
+    assert holder.services is not None
+    view = await holder.services.queue.get(message_id)
+    if view is None or view.pop("client") != client.id:
+        raise Problem("not_found", f"no message {message_id} sent by {client.id}")
+    return view
 
 
 @get("/schema/openapi.json")
@@ -131,6 +116,10 @@ def create_app(
 
     async def startup() -> None:
         holder.start(loaded)
+        holder.services = await Services.start(
+            holder.current.loaded,
+            resolve=lambda route, upstream: holder.current.delivery_target(route, upstream),
+        )
         if handle_sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_signal)
 
@@ -142,12 +131,17 @@ def create_app(
 
     _signal_tasks: set[asyncio.Future[Any]] = set()
 
+    async def shutdown() -> None:
+        if holder.services is not None:
+            await holder.services.close()
+        await holder.close()
+
     return Litestar(
-        route_handlers=[live, ready, reload, config_info, openapi_json, docs, data_plane],
+        route_handlers=[live, ready, message_status, admin_router, openapi_json, docs, data_plane],
         middleware=[exchange_middleware],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],
-        on_shutdown=[holder.close],
+        on_shutdown=[shutdown],
         state=State({"holder": holder}),
         openapi_config=None,
         logging_config=None,  # gateway.logs owns logging (masking, JSON)

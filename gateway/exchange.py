@@ -34,15 +34,19 @@ class Exchange:
         "error_code",
         "error_source",
         "extra",
+        "message_id",
         "method",
         "operation",
         "path",
         "request_id",
         "route",
         "started",
+        "started_at",
         "status",
         "upstream",
+        "upstream_in_at",
         "upstream_ms",
+        "upstream_out_at",
     )
 
     def __init__(self, request_id: str, method: str, path: str) -> None:
@@ -50,6 +54,9 @@ class Exchange:
         self.method = method
         self.path = path
         self.started = time.perf_counter()
+        self.started_at = time.time()
+        self.message_id = os.urandom(16).hex()
+        """Names this exchange in the message log, the delivery queue and the response."""
         self.status = 0
         self.client: str | None = None
         self.route: str | None = None
@@ -57,6 +64,8 @@ class Exchange:
         self.operation: str | None = None
         self.attempts = 0
         self.upstream_ms: float | None = None
+        self.upstream_out_at: float | None = None
+        self.upstream_in_at: float | None = None
         self.error_code: str | None = None
         self.error_source: str | None = None
         self.bytes_in = 0
@@ -66,6 +75,7 @@ class Exchange:
     def log_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "request_id": self.request_id,
+            "message_id": self.message_id,
             "method": self.method,
             "path": self.path,
             "status": self.status,

@@ -8,7 +8,6 @@ an error message still never reaches the log in full.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from typing import Any, BinaryIO, TextIO, cast
 
@@ -17,25 +16,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from gateway.config.model import LoggingSettings
-
-# 12-digit personal ID (CCCD) and 9-digit old ID card (CMND), not inside longer numbers.
-_ID_NUMBER = re.compile(r"(?<![0-9])([0-9]{3})([0-9]{3}|[0-9]{6})([0-9]{3})(?![0-9])")
-
-
-def mask_id_numbers(text: str) -> str:
-    """Keep the first and last three digits, as the population database rules ask."""
-    return _ID_NUMBER.sub(lambda m: m[1] + "*" * len(m[2]) + m[3], text)
-
-
-def _mask(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_id_numbers(value)
-    if isinstance(value, dict):
-        return {k: _mask(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask(v) for v in value]
-    return value
-
+from gateway.personaldata import mask_value
 
 # Filled by the gateway from its own configuration or vocabulary, never from a
 # request: nothing personal can be in them, so the hot path skips them.
@@ -51,6 +32,7 @@ GATEWAY_VALUES = frozenset(
         "operation",
         "error_code",
         "error_source",
+        "message_id",
     }
 )
 
@@ -58,7 +40,7 @@ GATEWAY_VALUES = frozenset(
 def mask_personal_data(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
         if key not in GATEWAY_VALUES and isinstance(value, str | dict | list | tuple):
-            event[key] = _mask(value)
+            event[key] = mask_value(value)
     return event
 
 

@@ -30,13 +30,20 @@ from adapters.base import (
 )
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
+from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.logs import get_logger
+from gateway.messagelog import AuditRecord, LogUnavailable, sha256_hex
+from gateway.personaldata import mask_body, mask_id_numbers
 from gateway.problems import ERROR_SOURCE_HEADER, PROBLEM_MEDIA_TYPE, Problem
 from gateway.routing import MethodNotAllowed, NoRoute
 from gateway.runtime import CompiledRoute, Runtime, RuntimeHolder
+from gateway.services import Services
 from gateway.validation import BodyInvalid
 
 API_KEY_HEADER = "x-api-key"
+MESSAGE_ID_HEADER = b"x-lgsp-message-id"
+MESSAGES_PATH = "/v1/messages"
+"""Where a client asks what became of a message it sent to an async route."""
 CLIENT_HEADER = "x-lgsp-client"
 # Never forwarded upstream: hop-by-hop headers, the caller's own credentials,
 # and what the HTTP layer recomputes.
@@ -75,36 +82,59 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
     """The ASGI entry of the data plane."""
     exchange = exchange_of(scope)
     runtime = holder.current  # this request keeps this runtime, whatever reloads happen
+    services = holder.services
+    assert services is not None, "the app starts services before serving"
     runtime.inflight += 1
+    context = Context(runtime, services, exchange)
     try:
-        answer = await _handle(runtime, scope, receive, exchange)
-    except Problem as problem:
-        answer = problem_answer(problem, exchange)
-    except ClientGone:
-        exchange.error_code = "client_disconnected"
-        return
-    except Exception:
-        log.exception("unexpected_error", request_id=exchange.request_id)
-        hidden = f"see the gateway log for request {exchange.request_id}"
-        answer = problem_answer(Problem("internal_error", hidden), exchange)
+        try:
+            answer = await _handle(context, scope, receive)
+        except Problem as problem:
+            answer = problem_answer(problem, exchange)
+        except ClientGone:
+            exchange.error_code = "client_disconnected"
+            return
+        except Exception:
+            log.exception("unexpected_error", request_id=exchange.request_id)
+            hidden = f"see the gateway log for request {exchange.request_id}"
+            answer = problem_answer(Problem("internal_error", hidden), exchange)
+        answer = await record(context, answer)
     finally:
         runtime.inflight -= 1
-    await _send(send, answer)
+    await _send(send, answer, exchange.message_id)
 
 
-async def _handle(runtime: Runtime, scope: Scope, receive: Receive, exchange: Exchange) -> Answer:
+class Context:
+    """What one request's steps share besides the exchange record."""
+
+    __slots__ = ("body", "content_type", "exchange", "route", "runtime", "services")
+
+    def __init__(self, runtime: Runtime, services: Services, exchange: Exchange) -> None:
+        self.runtime = runtime
+        self.services = services
+        self.exchange = exchange
+        self.route: CompiledRoute | None = None
+        self.body = b""
+        self.content_type = ""
+
+
+async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
+    runtime, exchange = context.runtime, context.exchange
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     client = authenticate(runtime, headers.get(API_KEY_HEADER))
     exchange.client = client.id
     route, params = match(runtime, exchange.method, exchange.path)
+    context.route = route
     exchange.route = route.id
     exchange.upstream = route.config.upstream
     exchange.operation = route.config.operation or None
     if not route.allows(client.id):
         raise Problem("forbidden", f"client {client.id!r} may not call route {route.id!r}")
-    body = await read_body(receive, headers.get("content-length"), route.max_body_size)
+    body = context.body = await read_body(
+        receive, headers.get("content-length"), route.max_body_size
+    )
     exchange.bytes_in = len(body)
-    content_type = headers.get("content-type", "")
+    content_type = context.content_type = headers.get("content-type", "")
     data = validate(route, body, content_type)
     if route.config.log_bodies:
         exchange.extra["request_body"] = body[:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
@@ -123,10 +153,97 @@ async def _handle(runtime: Runtime, scope: Scope, receive: Receive, exchange: Ex
         route_id=route.id,
         deadline=time.monotonic() + route.timeout,
     )
-    answer = await call_upstream(route, outbound, exchange)
-    if route.config.log_bodies:
-        exchange.extra["response_body"] = answer.body[:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
-    return to_answer(answer)
+    key = headers.get(IDEMPOTENCY_HEADER) if exchange.method == "POST" else None
+    if key is None:
+        return await dispatch(context, route, outbound)
+    idempotency = context.services.idempotency
+    replay = await idempotency.begin(client.id, key, route.id, sha256_hex(body))
+    if replay is not None:
+        exchange.extra["idempotency"] = "replayed"
+        return replay.status, replay.headers, replay.body, replay.media_type
+    try:
+        answer = await dispatch(context, route, outbound)
+    except Problem as problem:
+        answer = problem_answer(problem, exchange)
+    await idempotency.finish(client.id, key, *answer)
+    return answer
+
+
+async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequest) -> Answer:
+    """Call the upstream now, or queue the request for the delivery worker."""
+    exchange = context.exchange
+    if route.config.delivery == "sync":
+        answer = to_answer(await call_upstream(route, outbound, exchange))
+        if route.config.log_bodies:
+            logged = answer[2][:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
+            exchange.extra["response_body"] = logged
+        return answer
+    try:
+        await context.services.queue.enqueue(
+            exchange.message_id,
+            client=outbound.client_id,
+            route=route.id,
+            upstream=route.config.upstream,
+            request=outbound,
+        )
+    except Exception as exc:
+        log.error("enqueue_failed", request_id=exchange.request_id, error=type(exc).__name__)
+        raise Problem(
+            "storage_unavailable", "the request could not be stored; send it again"
+        ) from None
+    status_url = f"{MESSAGES_PATH}/{exchange.message_id}"
+    accepted = {"message_id": exchange.message_id, "state": "queued", "status_url": status_url}
+    return 202, {"location": status_url}, msgspec.json.encode(accepted), "application/json"
+
+
+async def record(context: Context, answer: Answer) -> Answer:
+    """Put the exchange on record before answering; an unrecorded exchange is not acknowledged."""
+    message_log = context.services.message_log
+    if message_log is None:
+        return answer
+    exchange, route = context.exchange, context.route
+    status, _, body, media_type = answer
+    settings = route.config.message_log if route is not None else None
+    mask = settings is None or settings.mask
+    services = context.services
+
+    def kept(data: bytes, kind: str) -> bytes | None:
+        if settings is None or not settings.bodies:
+            return None
+        data = mask_body(data, kind, services.personal_fields) if mask else data
+        return data[: services.max_logged_body]
+
+    entry = AuditRecord(
+        message_id=exchange.message_id,
+        kind="accepted"
+        if status == 202 and route and route.config.delivery == "async"
+        else "exchange",
+        request_id=exchange.request_id,
+        client=exchange.client,
+        route=exchange.route,
+        upstream=exchange.upstream,
+        operation=exchange.operation,
+        method=exchange.method,
+        path=mask_id_numbers(exchange.path) if mask else exchange.path,
+        t_request_in=exchange.started_at,
+        t_upstream_out=exchange.upstream_out_at,
+        t_upstream_in=exchange.upstream_in_at,
+        t_response_out=time.time(),
+        bytes_in=len(context.body),
+        bytes_out=len(body),
+        status=status,
+        error_code=exchange.error_code,
+        request_sha256=sha256_hex(context.body),
+        response_sha256=sha256_hex(body),
+        request_body=kept(context.body, context.content_type),
+        response_body=kept(body, media_type),
+    )
+    try:
+        await message_log.append(entry)
+    except LogUnavailable:
+        problem = Problem("log_unavailable", "the message log cannot be written; try again later")
+        return problem_answer(problem, exchange)
+    return answer
 
 
 def authenticate(runtime: Runtime, api_key: str | None) -> Client:
@@ -208,6 +325,7 @@ async def call_upstream(
     """Call the adapter within the route's deadline, retrying what the policy allows."""
     policy = route.retry
     started = time.perf_counter()
+    exchange.upstream_out_at = time.time()
     try:
         for attempt in range(1, policy.attempts + 1):
             exchange.attempts = attempt
@@ -233,6 +351,7 @@ async def call_upstream(
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
     finally:
+        exchange.upstream_in_at = time.time()
         exchange.upstream_ms = round((time.perf_counter() - started) * 1000, 3)
 
 
@@ -277,9 +396,10 @@ def problem_answer(problem: Problem, exchange: Exchange) -> Answer:
     return problem.status, problem.response_headers(), body, PROBLEM_MEDIA_TYPE
 
 
-async def _send(send: Send, answer: Answer) -> None:
+async def _send(send: Send, answer: Answer, message_id: str) -> None:
     status, headers, body, media_type = answer
     raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((MESSAGE_ID_HEADER, message_id.encode()))
     raw.append((b"content-type", media_type.encode("latin-1")))
     raw.append((b"content-length", str(len(body)).encode()))
     start: Message = {"type": "http.response.start", "status": status, "headers": raw}

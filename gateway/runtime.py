@@ -14,7 +14,7 @@ import asyncio
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -28,6 +28,9 @@ from gateway.config.units import seconds, size_bytes
 from gateway.logs import get_logger
 from gateway.routing import Router
 from gateway.validation import SCHEMAS_DIR, BodySchema, resolve_schema
+
+if TYPE_CHECKING:
+    from gateway.services import Services
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETIRE_GRACE_SECONDS = 60.0
@@ -81,8 +84,18 @@ class Runtime:
         )
         self.admin: KeyRing[str] = KeyRing((key, "admin") for key in config.admin.api_keys)
         self.inflight = 0
+        self._by_id = {route.id: route for route in routes}
         self.derived: dict[str, Any] = {}
         """Artefacts computed from this config on first use (e.g. the OpenAPI document)."""
+
+    def delivery_target(self, route_id: str, upstream: str) -> tuple[Adapter, float] | None:
+        """Where a queued message of ``route_id`` goes now: its adapter and timeout."""
+        adapter = self.adapters.get(upstream)
+        if adapter is None:
+            return None
+        route = self._by_id.get(route_id)
+        timeout = route.timeout if route else seconds(self.loaded.config.limits.timeout)
+        return adapter, timeout
 
     async def retire(self, successor: Runtime) -> None:
         """Close adapters not carried into ``successor``, after in-flight requests end."""
@@ -177,6 +190,8 @@ class RuntimeHolder:
         self.path = path
         self.environ = environ
         self._current: Runtime | None = None
+        self.services: Services | None = None
+        """Process-level: the store and what works on it (set by the app at startup)."""
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[Any]] = set()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +14,10 @@ from tests.support import DEFAULT_CONFIG
 
 # Tests that read log lines configure their own stream; the rest stay quiet.
 logs.configure(LoggingSettings(level="warning"))
+# The default config's database goes to a throwaway file, not the repository's data/.
+os.environ.setdefault(
+    "LGSP_STORAGE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='lgsp-test-')}/gateway.db"
+)
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ routes:
     assert any(i.startswith(f"{at(path, 'colour')}: server.colour: unknown key") for i in found)
     assert any(i.startswith(f"{at(path, 'FETCH')}: routes[0].match.method:") for i in found)
     assert (
-        f"{at(path, '5 seconds')}: routes[0].timeout: expected a duration such as 250ms, 5s, 2m or 1h"
+        f"{at(path, '5 seconds')}: routes[0].timeout: expected a duration such as 250ms, 5s, 2m, 1h or 30d"
         in found
     )
     assert len(found) == 4

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from gateway import logs
 from gateway.app import create_app
 from gateway.config.model import LoggingSettings
+from gateway.personaldata import mask_id_numbers
 from tests.support import BASE_CONFIG, DEFAULT_CONFIG, MOTCUA_KEY, TEST_KEY, write_config
 
 
@@ -79,11 +80,11 @@ routes:
 
 
 def test_masking_keeps_first_and_last_three_digits() -> None:
-    assert logs.mask_id_numbers("CCCD 001203012345, CMND 123456789") == (
+    assert mask_id_numbers("CCCD 001203012345, CMND 123456789") == (
         "CCCD 001******345, CMND 123***789"
     )
-    assert logs.mask_id_numbers("phone 0912345678 ok") == "phone 0912345678 ok"
-    assert logs.mask_id_numbers("code 20261122083000") == "code 20261122083000"
+    assert mask_id_numbers("phone 0912345678 ok") == "phone 0912345678 ok"
+    assert mask_id_numbers("code 20261122083000") == "code 20261122083000"
 
 
 def test_library_logs_are_json_masked_and_quiet() -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.config.units import Duration, Size
+from gateway.personaldata import DEFAULT_PERSONAL_FIELDS
 
 Identifier = Annotated[
     str,
@@ -57,6 +58,45 @@ class AdminSettings(_Section):
     """Hashes of the keys accepted on ``/admin/*``. No key: the admin API is closed."""
 
 
+class StorageSettings(_Section):
+    url: str = "sqlite:///data/gateway.db"
+    """``sqlite:///FILE`` (relative to the config file) or ``postgresql://user@host:port/db``."""
+
+
+class MessageLogSettings(_Section):
+    enabled: bool = True
+    max_body_size: Size = "64KiB"
+    """Stored bodies (only on routes whose ``message_log.bodies`` is on) are cut to this."""
+    personal_fields: list[str] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_PERSONAL_FIELDS)
+    )
+    """JSON keys whose values are masked in stored bodies."""
+    retention: Duration | None = None
+    """Purge records older than this (checked hourly); none: keep everything."""
+    archive_dir: str | None = None
+    """Write purged records here as JSON Lines first (relative to the config file)."""
+
+
+class DeliverySettings(_Section):
+    """Store-and-forward for routes with ``delivery: async``."""
+
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
+    max_age: Duration = "24h"
+    """A message still undelivered this long after acceptance goes to the dead letters."""
+    backoff: Duration = "1s"
+    max_backoff: Duration = "5m"
+    lease: Duration = "60s"
+    """How long a worker owns a delivery; a crashed worker's deliveries return after it."""
+    poll_interval: Duration = "500ms"
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
+    """Deliveries in flight per upstream, per gateway process."""
+
+
+class IdempotencySettings(_Section):
+    ttl: Duration = "24h"
+    """How long an ``Idempotency-Key`` is remembered."""
+
+
 class Client(_Section):
     """An agency system allowed to call the gateway."""
 
@@ -89,6 +129,13 @@ class RetryPolicy(_Section):
     """Bound on one attempt, so a slow first try leaves time for another."""
 
 
+class RouteMessageLog(_Section):
+    bodies: bool = False
+    """Keep request and response bodies in the message log (capped, masked)."""
+    mask: bool = True
+    """Mask personal data in kept bodies. Turn off only where the law asks for the full text."""
+
+
 class RequestSpec(_Section):
     schema: str
     """``module.Struct`` under ``schemas/`` for JSON bodies, or a path to an ``.xsd`` for XML."""
@@ -111,6 +158,9 @@ class Route(_Section):
     max_body_size: Size | None = None
     log_bodies: bool = False
     """Bodies of this route may be written to logs (after masking). Off for personal data."""
+    delivery: Literal["sync", "async"] = "sync"
+    """``async``: store the request, answer 202 with a status URL, deliver in the background."""
+    message_log: RouteMessageLog = msgspec.field(default_factory=RouteMessageLog)
     tags: list[str] = []
 
 
@@ -122,6 +172,10 @@ class GatewayConfig(_Section):
     limits: Limits = msgspec.field(default_factory=Limits)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    message_log: MessageLogSettings = msgspec.field(default_factory=MessageLogSettings)
+    delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
+    idempotency: IdempotencySettings = msgspec.field(default_factory=IdempotencySettings)
     clients: list[Client] = []
     upstreams: dict[Identifier, dict[str, Any]] = {}
     """Name -> ``{type: <adapter>, ...settings of that adapter}``."""

@@ -12,19 +12,21 @@ from typing import Annotated
 
 import msgspec
 
-DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"
+DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$"
 SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|KiB|MiB|GiB)$"
 
 Duration = Annotated[
     str,
-    msgspec.Meta(pattern=DURATION_PATTERN, description="a duration such as 250ms, 5s, 2m or 1h"),
+    msgspec.Meta(
+        pattern=DURATION_PATTERN, description="a duration such as 250ms, 5s, 2m, 1h or 30d"
+    ),
 ]
 Size = Annotated[
     str,
     msgspec.Meta(pattern=SIZE_PATTERN, description="a size such as 512KiB, 20MiB or 1GB"),
 ]
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE_UNITS = {
     "B": 1,
     "KB": 1000,

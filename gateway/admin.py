@@ -1,0 +1,246 @@
+"""The administrator's API under ``/admin``: reload, the message log, dead letters.
+
+Every endpoint needs an admin key (``admin.api_keys``) in ``X-API-Key``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Router, get, post
+from litestar.response import Stream
+
+from gateway.config.units import Duration, seconds
+from gateway.delivery import STATES, DeliveryQueue
+from gateway.messagelog import Cursor, SearchFilter, export, purge, search, verify_chains
+from gateway.problems import Problem
+from gateway.runtime import RuntimeHolder
+from gateway.services import Services
+from gateway.typecheck import collect_errors, format_path
+
+MAX_PAGE = 1000
+
+
+def holder_of(request: Request[Any, Any, Any]) -> RuntimeHolder:
+    holder: RuntimeHolder = request.app.state.holder
+    return holder
+
+
+def _admin(request: Request[Any, Any, Any]) -> Services:
+    """The services, once the caller has shown an admin key."""
+    holder = holder_of(request)
+    if holder.current.admin.lookup(request.headers.get("x-api-key")) is None:
+        raise Problem("unauthenticated", "admin credential required in X-API-Key")
+    assert holder.services is not None
+    return holder.services
+
+
+@post("/reload", status_code=200)
+async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    _admin(request)
+    result = await holder_of(request).reload()
+    if not result.ok:
+        raise Problem(
+            "config_invalid",
+            "the new configuration was rejected; the running one is kept",
+            errors=[
+                {"path": f"{i.file}:{i.line}: {i.path}", "message": i.message}
+                for i in result.issues
+            ],
+            extra={"digest": result.digest},
+        )
+    return {"status": "reloaded", "digest": result.digest}
+
+
+@get("/config")
+async def config_info(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    _admin(request)
+    loaded = holder_of(request).current.loaded
+    return {"path": loaded.path, "files": loaded.files, "digest": loaded.digest}
+
+
+# --- message log ---
+
+
+def _time(name: str, value: str | None) -> float | None:
+    """ISO 8601 (``2026-11-22T08:00:00+07:00``) or Unix seconds."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Problem(
+            "malformed_body", f"{name}: expected ISO 8601 or Unix seconds, not {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def _filter(request: Request[Any, Any, Any]) -> SearchFilter:
+    query = request.query_params
+    status = query.get("status")
+    if status is not None and not status.isdigit():
+        raise Problem("malformed_body", f"status: expected an HTTP status, not {status!r}")
+    return SearchFilter(
+        since=_time("since", query.get("since")),
+        until=_time("until", query.get("until")),
+        client=query.get("client"),
+        route=query.get("route"),
+        status=int(status) if status else None,
+        message_id=query.get("message_id"),
+    )
+
+
+def _limit(request: Request[Any, Any, Any]) -> int:
+    raw = request.query_params.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise Problem("malformed_body", f"limit: expected 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+@get("/messages")
+async def list_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Records matching ``since``, ``until``, ``client``, ``route``, ``status``, ``message_id``."""
+    services = _admin(request)
+    cursor = request.query_params.get("cursor")
+    after: Cursor | None = None
+    if cursor:
+        try:
+            after = msgspec.json.decode(bytes.fromhex(cursor), type=Cursor)
+        except (ValueError, msgspec.DecodeError):
+            raise Problem("malformed_body", "cursor: not one this API gave out") from None
+    items, following = await search(
+        services.store, _filter(request), limit=_limit(request), after=after
+    )
+    next_cursor = msgspec.json.encode(following).hex() if following else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@get("/messages/export")
+async def export_messages(request: Request[Any, Any, Any]) -> Stream:
+    """The same filters, every match as JSON Lines (bodies base64), streamed."""
+    services = _admin(request)
+    return Stream(
+        export(services.store, _filter(request)),
+        media_type="application/x-ndjson",
+        headers={"content-disposition": 'attachment; filename="message-log.jsonl"'},
+    )
+
+
+@get("/messages/verify")
+async def verify_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    services = _admin(request)
+    reports = await verify_chains(services.store)
+    return {
+        "ok": all(r.ok for r in reports),
+        "chains": [msgspec.structs.asdict(r) for r in reports],
+    }
+
+
+class PurgeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    older_than: Duration
+
+
+@post("/messages/purge", status_code=200)
+async def purge_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Delete (archiving first, if configured) records older than ``older_than`` (e.g. 365d)."""
+    services = _admin(request)
+    body = await _body(request, PurgeRequest)
+    cutoff = time.time() - seconds(body.older_than)
+    purged = await purge(services.store, cutoff, services.archive_dir)
+    return {"purged": purged, "before": cutoff}
+
+
+async def _body(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
+    try:
+        data = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError as exc:
+        raise Problem("malformed_body", f"not valid JSON: {exc}") from None
+    errors = collect_errors(data, kind)
+    if errors:
+        listed = [{"path": format_path(e.path), "message": e.message} for e in errors]
+        raise Problem(
+            "schema_invalid", f"{len(listed)} error(s) in the request body", errors=listed
+        )
+    return msgspec.convert(data, kind)
+
+
+# --- deliveries (store-and-forward) ---
+
+
+def _queue(request: Request[Any, Any, Any]) -> DeliveryQueue:
+    return _admin(request).queue
+
+
+@get("/deliveries")
+async def list_deliveries(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """``?state=dead`` lists the dead letters; ``after`` pages by message id."""
+    queue = _queue(request)
+    state = request.query_params.get("state")
+    if state is not None and state not in STATES:
+        raise Problem("malformed_body", f"state: expected one of {', '.join(STATES)}")
+    items = await queue.list(state, limit=_limit(request), after=request.query_params.get("after"))
+    return {"items": items}
+
+
+@get("/deliveries/{message_id:str}")
+async def get_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    message_id: str = request.path_params["message_id"]
+    view = await _queue(request).get(message_id)
+    if view is None:
+        raise Problem("not_found", f"no delivery {message_id}")
+    return view
+
+
+@post("/deliveries/{message_id:str}/retry", status_code=200)
+async def retry_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    message_id: str = request.path_params["message_id"]
+    if await _queue(request).retry(message_id) != 1:
+        raise Problem("not_found", f"no dead delivery {message_id}")
+    return {"message_id": message_id, "state": "queued"}
+
+
+@post("/deliveries/retry", status_code=200)
+async def retry_all(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Every dead letter back in the queue."""
+    return {"requeued": await _queue(request).retry()}
+
+
+class DiscardRequest(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+@post("/deliveries/{message_id:str}/discard", status_code=200)
+async def discard_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    message_id: str = request.path_params["message_id"]
+    queue = _queue(request)
+    body = await _body(request, DiscardRequest)
+    if not await queue.discard(message_id, body.reason, by="admin"):
+        raise Problem("not_found", f"no undelivered message {message_id}")
+    return {"message_id": message_id, "state": "discarded", "reason": body.reason}
+
+
+admin_router = Router(
+    path="/admin",
+    route_handlers=[
+        reload,
+        config_info,
+        list_messages,
+        export_messages,
+        verify_messages,
+        purge_messages,
+        list_deliveries,
+        retry_all,
+        get_delivery,
+        retry_delivery,
+        discard_delivery,
+    ],
+)

@@ -1,0 +1,430 @@
+"""Store-and-forward: requests accepted now, delivered in the background.
+
+A route with ``delivery: async`` stores the request (``DeliveryQueue.enqueue``,
+committed before the caller gets its 202) and a ``DeliveryWorker`` delivers
+it. States::
+
+    queued -> delivering -> delivered
+                 |  \\-> failed (waits for its next attempt) -> delivering ...
+                 \\-> dead (attempts or age exhausted, or the upstream refused it)
+    dead -> queued (an administrator retries) | discarded (with a reason)
+
+A worker *leases* what it claims; if it dies (``kill -9``), the lease expires
+and any worker, after a restart or on another replica, claims the delivery
+again. Every attempt carries ``Idempotency-Key: <message id>``, so an upstream
+that honours it sees a message once however often it is sent. Claiming uses
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas sharing a database share
+the work without taking the same message twice; SQLite has one writer at a
+time and needs no lock hint (SQLAlchemy renders none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from adapters.base import (
+    Adapter,
+    GatewayRequest,
+    GatewayResponse,
+    RequestRejected,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from gateway.config.model import DeliverySettings
+from gateway.config.units import seconds
+from gateway.logs import get_logger
+from gateway.store import Store
+from gateway.store.tables import deliveries, delivery_attempts
+
+log = get_logger(__name__)
+
+WAITING = ("queued", "failed")
+STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
+
+
+class Claimed(msgspec.Struct):
+    id: str
+    route: str
+    upstream: str
+    attempt: int
+    created_at: float
+    request: GatewayRequest
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """What one attempt came to; decides the next state."""
+
+    delivered: bool
+    retry: bool
+    code: str
+    status: int | None = None
+    detail: str = ""
+    response: GatewayResponse | None = None
+
+
+def encode_request(request: GatewayRequest) -> bytes:
+    return msgspec.msgpack.encode(request)
+
+
+def decode_request(data: bytes) -> GatewayRequest:
+    return msgspec.msgpack.decode(data, type=GatewayRequest)
+
+
+class DeliveryQueue:
+    """The ``deliveries`` table and the rules for moving between states."""
+
+    def __init__(self, store: Store, settings: DeliverySettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.arrived = asyncio.Event()
+        """Set on enqueue: a worker in this process starts at once, not at its next poll."""
+
+    async def enqueue(
+        self, message_id: str, *, client: str, route: str, upstream: str, request: GatewayRequest
+    ) -> None:
+        now = time.time()
+        async with self.store.engine.begin() as connection:
+            await connection.execute(
+                deliveries.insert().values(
+                    id=message_id,
+                    client=client,
+                    route=route,
+                    upstream=upstream,
+                    state="queued",
+                    request=encode_request(request),
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                    next_attempt_at=now,
+                )
+            )
+        self.arrived.set()
+
+    async def claim(self, worker: str, upstream: str, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries of ``upstream`` for ``worker``."""
+        now = time.time()
+        c = deliveries.c
+        due = (
+            sa.select(c.id)
+            .where(
+                c.upstream == upstream,
+                sa.or_(
+                    sa.and_(c.state.in_(WAITING), c.next_attempt_at <= now),
+                    sa.and_(c.state == "delivering", c.lease_until < now),
+                ),
+            )
+            .order_by(c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            deliveries.update()
+            .where(c.id.in_(due.scalar_subquery()))
+            .values(
+                state="delivering",
+                attempts=c.attempts + 1,
+                lease_until=now + seconds(self.settings.lease),
+                leased_by=worker,
+                updated_at=now,
+            )
+            .returning(c.id, c.route, c.upstream, c.attempts, c.created_at, c.request)
+        )
+        async with self.store.engine.begin() as connection:
+            rows = (await connection.execute(claim)).all()
+        return [
+            Claimed(
+                row.id,
+                row.route,
+                row.upstream,
+                row.attempts,
+                row.created_at,
+                decode_request(row.request),
+            )
+            for row in rows
+        ]
+
+    async def pending_upstreams(self) -> list[str]:
+        now = time.time()
+        c = deliveries.c
+        query = (
+            sa.select(c.upstream)
+            .where(
+                sa.or_(
+                    sa.and_(c.state.in_(WAITING), c.next_attempt_at <= now),
+                    sa.and_(c.state == "delivering", c.lease_until < now),
+                )
+            )
+            .distinct()
+        )
+        async with self.store.engine.connect() as connection:
+            return [row[0] for row in (await connection.execute(query)).all()]
+
+    async def finish(self, claimed: Claimed, worker: str, outcome: Outcome, started: float) -> str:
+        """Record the attempt and move the delivery on; returns the new state."""
+        now = time.time()
+        settings = self.settings
+        if outcome.delivered:
+            state, next_at = "delivered", now
+        elif not outcome.retry:
+            state, next_at = "dead", now
+        else:
+            wait = min(
+                seconds(settings.max_backoff),
+                seconds(settings.backoff) * 2 ** (claimed.attempt - 1),
+            )
+            next_at = now + wait * random.uniform(0.5, 1.0)
+            too_old = next_at - claimed.created_at > seconds(settings.max_age)
+            exhausted = claimed.attempt >= settings.max_attempts
+            state = "dead" if too_old or exhausted else "failed"
+        response = outcome.response
+        c = deliveries.c
+        async with self.store.engine.begin() as connection:
+            await connection.execute(
+                delivery_attempts.insert().values(
+                    delivery_id=claimed.id,
+                    attempt=claimed.attempt,
+                    started_at=started,
+                    finished_at=now,
+                    worker=worker,
+                    outcome=outcome.code,
+                    status=outcome.status,
+                    detail=outcome.detail,
+                )
+            )
+            await connection.execute(
+                deliveries.update()
+                .where(c.id == claimed.id, c.leased_by == worker)
+                .values(
+                    state=state,
+                    next_attempt_at=next_at,
+                    lease_until=None,
+                    leased_by=None,
+                    updated_at=now,
+                    last_error=None if outcome.delivered else f"{outcome.code}: {outcome.detail}",
+                    response_status=response.status if response else None,
+                    response_body=response.body if response else None,
+                    response_type=response.content_type if response else None,
+                )
+            )
+        return state
+
+    # --- reading and administration ---
+
+    async def get(self, message_id: str) -> dict[str, Any] | None:
+        async with self.store.engine.connect() as connection:
+            row = (
+                await connection.execute(sa.select(deliveries).where(deliveries.c.id == message_id))
+            ).first()
+            if row is None:
+                return None
+            attempts = (
+                await connection.execute(
+                    sa.select(delivery_attempts)
+                    .where(delivery_attempts.c.delivery_id == message_id)
+                    .order_by(delivery_attempts.c.attempt)
+                )
+            ).all()
+        view = _view(row)
+        view["attempt_history"] = [
+            {
+                "attempt": a.attempt,
+                "started_at": a.started_at,
+                "finished_at": a.finished_at,
+                "outcome": a.outcome,
+                "status": a.status,
+                "detail": a.detail,
+            }
+            for a in attempts
+        ]
+        return view
+
+    async def list(
+        self, state: str | None, *, limit: int = 100, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        c = deliveries.c
+        query = sa.select(deliveries).order_by(c.id).limit(limit)
+        if state is not None:
+            query = query.where(c.state == state)
+        if after is not None:
+            query = query.where(c.id > after)
+        async with self.store.engine.connect() as connection:
+            return [_view(row) for row in (await connection.execute(query)).all()]
+
+    async def retry(self, message_id: str | None = None) -> int:
+        """Put dead deliveries (one, or all) back in the queue, attempts counted afresh."""
+        c = deliveries.c
+        now = time.time()
+        query = deliveries.update().where(c.state == "dead")
+        if message_id is not None:
+            query = query.where(c.id == message_id)
+        async with self.store.engine.begin() as connection:
+            result = await connection.execute(
+                query.values(
+                    state="queued", attempts=0, next_attempt_at=now, updated_at=now, created_at=now
+                )
+            )
+        self.arrived.set()
+        return result.rowcount
+
+    async def discard(self, message_id: str, reason: str, by: str) -> bool:
+        c = deliveries.c
+        now = time.time()
+        async with self.store.engine.begin() as connection:
+            result = await connection.execute(
+                deliveries.update()
+                .where(c.id == message_id, c.state.in_(("dead", "failed", "queued")))
+                .values(state="discarded", discard_reason=f"{by}: {reason}", updated_at=now)
+            )
+        return result.rowcount == 1
+
+
+def _view(row: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "message_id": row.id,
+        "client": row.client,
+        "route": row.route,
+        "upstream": row.upstream,
+        "state": row.state,
+        "attempts": row.attempts,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "next_attempt_at": row.next_attempt_at if row.state in WAITING else None,
+        "last_error": row.last_error,
+    }
+    if row.discard_reason:
+        view["discard_reason"] = row.discard_reason
+    if row.response_status is not None:
+        body = row.response_body or b""
+        try:
+            text: str | None = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        view["response"] = {
+            "status": row.response_status,
+            "content_type": row.response_type,
+            "body": text if text is not None else None,
+            "size": len(body),
+        }
+    return view
+
+
+class DeliveryWorker:
+    """Claims due deliveries and calls their upstreams, at most ``concurrency`` per upstream."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        worker_id: str,
+        resolve: Callable[[str, str], tuple[Adapter, float] | None],
+        on_delivered: Callable[[Claimed, Outcome, float], Any] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.worker_id = worker_id
+        self.resolve = resolve
+        """(route id, upstream name) -> (adapter, timeout seconds), None if no longer configured."""
+        self.on_finished = on_delivered
+        self._inflight: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name=f"delivery {self.worker_id}")
+
+    async def _run(self) -> None:
+        interval = seconds(self.queue.settings.poll_interval)
+        while True:
+            try:
+                await self._poll()
+            except Exception:
+                log.exception("delivery_poll_failed", worker=self.worker_id)
+            self.queue.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.arrived.wait(), timeout=interval)
+
+    async def _poll(self) -> None:
+        limit = self.queue.settings.concurrency
+        for upstream in await self.queue.pending_upstreams():
+            free = limit - self._inflight.get(upstream, 0)
+            if free <= 0:
+                continue
+            for claimed in await self.queue.claim(self.worker_id, upstream, free):
+                self._inflight[upstream] = self._inflight.get(upstream, 0) + 1
+                task = asyncio.create_task(self._deliver(claimed))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        started = time.time()
+        try:
+            outcome = await self._attempt(claimed)
+            state = await self.queue.finish(claimed, self.worker_id, outcome, started)
+            log.info(
+                "delivery_attempt",
+                message_id=claimed.id,
+                route=claimed.route,
+                upstream=claimed.upstream,
+                attempt=claimed.attempt,
+                outcome=outcome.code,
+                state=state,
+            )
+            if self.on_finished is not None and state in ("delivered", "dead"):
+                await self.on_finished(claimed, outcome, started)
+        except Exception:
+            log.exception("delivery_failed", message_id=claimed.id)  # the lease will bring it back
+        finally:
+            self._inflight[claimed.upstream] -= 1
+            self.queue.arrived.set()  # a slot is free
+
+    async def _attempt(self, claimed: Claimed) -> Outcome:
+        target = self.resolve(claimed.route, claimed.upstream)
+        if target is None:
+            return Outcome(
+                delivered=False, retry=True, code="not_configured",
+                detail=f"upstream {claimed.upstream!r} is not configured now",
+            )  # fmt: skip
+        adapter, timeout = target
+        request = msgspec.structs.replace(
+            claimed.request,
+            deadline=time.monotonic() + timeout,
+            headers={**claimed.request.headers, "idempotency-key": claimed.id},
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                response = await adapter.handle(request)
+        except TimeoutError:
+            error: UpstreamError = UpstreamTimeout(f"no answer within {timeout:.3g}s")
+            return Outcome(delivered=False, retry=True, code=error.code, detail=error.detail)
+        except UpstreamError as error:
+            return Outcome(delivered=False, retry=True, code=error.code, detail=error.detail)
+        except RequestRejected as rejected:
+            return Outcome(delivered=False, retry=False, code=rejected.code, detail=rejected.detail)
+        if response.status >= 500:
+            return Outcome(
+                delivered=False, retry=True, code="upstream_error", status=response.status,
+                detail=f"upstream answered HTTP {response.status}", response=response,
+            )  # fmt: skip
+        if response.status >= 400:
+            return Outcome(
+                delivered=False, retry=False, code="upstream_refused", status=response.status,
+                detail=f"upstream refused the message with HTTP {response.status}",
+                response=response,
+            )  # fmt: skip
+        return Outcome(
+            delivered=True, retry=False, code="delivered", status=response.status, response=response
+        )
+
+    async def close(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        for task in list(self._tasks):  # unfinished: the lease returns them after a restart
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,353 @@
+"""The message log: one tamper-evident record per exchange.
+
+Each record carries the SHA-256 of the previous record of its chain, so an
+edited, inserted or deleted record breaks the chain at that point
+(``verify_chains`` names the first broken one). Every gateway process writes
+its own chain (``log_id``), so replicas never contend for "the last hash".
+
+Durability: ``MessageLog.append`` returns only once the record is committed
+(SQLite with ``synchronous=FULL``, or PostgreSQL's commit). The pipeline
+awaits it before answering, so an answered exchange is always on record.
+Records are written in batches (group commit): while one transaction
+commits, the records that arrive meanwhile wait and go together in the next,
+so one fsync serves many requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from gateway.logs import get_logger
+from gateway.store import Store
+from gateway.store.tables import log_anchor, message_log
+
+GENESIS = "0" * 64
+log = get_logger(__name__)
+
+
+class AuditRecord(msgspec.Struct, kw_only=True):
+    """What the gateway knows about one exchange, as stored."""
+
+    message_id: str
+    kind: str = "exchange"
+    """``exchange`` (answered at once), ``accepted`` (queued for async delivery), ``delivery``."""
+    request_id: str
+    client: str | None = None
+    route: str | None = None
+    upstream: str | None = None
+    operation: str | None = None
+    method: str
+    path: str
+    t_request_in: float
+    t_upstream_out: float | None = None
+    t_upstream_in: float | None = None
+    t_response_out: float
+    bytes_in: int = 0
+    bytes_out: int = 0
+    status: int
+    error_code: str | None = None
+    request_sha256: str
+    response_sha256: str
+    signature: str | None = None
+    request_body: bytes | None = None
+    response_body: bytes | None = None
+
+
+class LogUnavailable(Exception):
+    """The record could not be committed: the exchange must not be acknowledged."""
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def record_hash(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> str:
+    """The chain link: SHA-256 over the previous hash and every stored field, in a fixed order."""
+    canonical = msgspec.json.encode(
+        {"log_id": log_id, "seq": seq, **msgspec.structs.asdict(record)}, order="sorted"
+    )
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+def default_log_id() -> str:
+    """Unique per process run: replicas sharing a database each keep their own chain."""
+    return f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
+
+
+class MessageLog:
+    """Group-commit writer of one chain."""
+
+    def __init__(self, store: Store, log_id: str | None = None, *, max_batch: int = 500) -> None:
+        self.store = store
+        self.log_id = log_id or default_log_id()
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[AuditRecord, asyncio.Future[int]]] = asyncio.Queue()
+        self._seq = 0
+        self._last_hash = GENESIS
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.store.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(message_log.c.seq, message_log.c.hash)
+                    .where(message_log.c.log_id == self.log_id)
+                    .order_by(message_log.c.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+        if row is not None:
+            self._seq, self._last_hash = int(row.seq), str(row.hash)
+        self._task = asyncio.create_task(self._run(), name=f"message-log {self.log_id}")
+
+    async def append(self, record: AuditRecord) -> int:
+        """Commit ``record``; returns its sequence number. ``LogUnavailable`` if it cannot."""
+        if self._task is None or self._task.done():
+            raise LogUnavailable("message log writer is not running")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((record, done))
+        return await done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]]) -> None:
+        rows: list[dict[str, Any]] = []
+        seq, last = self._seq, self._last_hash
+        for record, _ in batch:
+            seq += 1
+            digest = record_hash(last, self.log_id, seq, record)
+            row = msgspec.structs.asdict(record)
+            row.update(log_id=self.log_id, seq=seq, prev_hash=last, hash=digest)
+            rows.append(row)
+            last = digest
+        try:
+            async with self.store.engine.begin() as connection:
+                await connection.execute(message_log.insert(), rows)
+        except Exception as exc:
+            log.error("message_log_write_failed", error=type(exc).__name__, records=len(rows))
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(LogUnavailable(f"message log write failed: {exc}"))
+            return
+        self._seq, self._last_hash = seq, last
+        for (_, done), row in zip(batch, rows, strict=True):
+            if not done.done():
+                done.set_result(row["seq"])
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        while not self._queue.empty():
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+# --- verification -----------------------------------------------------------
+
+
+class ChainReport(msgspec.Struct):
+    log_id: str
+    records: int
+    ok: bool
+    first_seq: int = 0
+    broken_at: int | None = None
+    """Sequence number of the first record that does not verify."""
+    reason: str = ""
+
+
+_STORED = tuple(f for f in AuditRecord.__struct_fields__)
+
+
+async def verify_chains(store: Store, log_id: str | None = None) -> list[ChainReport]:
+    """Check every chain (or one) from its anchor to its last record."""
+    async with store.engine.connect() as connection:
+        ids_query = sa.select(message_log.c.log_id).distinct()
+        if log_id is not None:
+            ids_query = ids_query.where(message_log.c.log_id == log_id)
+        ids = [row[0] for row in (await connection.execute(ids_query)).all()]
+        reports = []
+        for chain in sorted(ids):
+            anchor = (
+                await connection.execute(sa.select(log_anchor).where(log_anchor.c.log_id == chain))
+            ).first()
+            start_seq, prev = (int(anchor.seq), str(anchor.hash)) if anchor else (0, GENESIS)
+            result = await connection.stream(
+                sa.select(message_log)
+                .where(message_log.c.log_id == chain)
+                .order_by(message_log.c.seq)
+                .execution_options(yield_per=1000)
+            )
+            reports.append(await _verify_rows(chain, start_seq, prev, result))
+    return reports
+
+
+async def _verify_rows(chain: str, start_seq: int, prev: str, rows: Any) -> ChainReport:
+    expected_seq = start_seq + 1
+    count = 0
+    async for row in rows:
+        count += 1
+        record = AuditRecord(**{name: getattr(row, name) for name in _STORED})
+        if row.seq != expected_seq:
+            reason = (
+                f"record {expected_seq} is missing" if row.seq > expected_seq else "out of order"
+            )
+            return ChainReport(chain, count, False, start_seq + 1, expected_seq, reason)
+        if row.prev_hash != prev:
+            return ChainReport(
+                chain, count, False, start_seq + 1, row.seq, "does not follow the previous record"
+            )
+        if record_hash(prev, chain, row.seq, record) != row.hash:
+            return ChainReport(chain, count, False, start_seq + 1, row.seq, "content was changed")
+        prev = row.hash
+        expected_seq += 1
+    return ChainReport(chain, count, True, start_seq + 1)
+
+
+# --- search, export, retention ------------------------------------------------
+
+
+class SearchFilter(msgspec.Struct, kw_only=True):
+    since: float | None = None
+    until: float | None = None
+    client: str | None = None
+    route: str | None = None
+    status: int | None = None
+    message_id: str | None = None
+
+
+def _where(query: sa.Select[Any], search: SearchFilter) -> sa.Select[Any]:
+    c = message_log.c
+    if search.since is not None:
+        query = query.where(c.t_request_in >= search.since)
+    if search.until is not None:
+        query = query.where(c.t_request_in < search.until)
+    for column, value in (
+        (c.client, search.client),
+        (c.route, search.route),
+        (c.status, search.status),
+        (c.message_id, search.message_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+_LISTED = [c for c in message_log.c if c.name not in ("request_body", "response_body")]
+
+
+def _public(row: Any) -> dict[str, Any]:
+    item = {column.name: getattr(row, column.name) for column in _LISTED}
+    if item.get("signature"):
+        item["signature"] = msgspec.json.decode(item["signature"])
+    return item
+
+
+Cursor = tuple[float, str, int]
+"""(time, log id, seq) of the last record of a page."""
+
+
+async def search(
+    store: Store, search: SearchFilter, *, limit: int = 100, after: Cursor | None = None
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """A page of records, oldest first, and the cursor of the next page (None at the end)."""
+    c = message_log.c
+    query = _where(sa.select(*_LISTED), search)
+    if after is not None:
+        query = query.where(sa.tuple_(c.t_request_in, c.log_id, c.seq) > sa.tuple_(*after))
+    query = query.order_by(c.t_request_in, c.log_id, c.seq).limit(limit + 1)
+    async with store.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    items = [_public(row) for row in rows[:limit]]
+    cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        cursor = (float(last.t_request_in), str(last.log_id), int(last.seq))
+    return items, cursor
+
+
+async def export(store: Store, search: SearchFilter) -> AsyncIterator[bytes]:
+    """Matching records as JSON Lines, bodies base64, streamed from the database."""
+    c = message_log.c
+    query = _where(sa.select(message_log), search).order_by(c.t_request_in, c.log_id, c.seq)
+    async with store.engine.connect() as connection:
+        result = await connection.stream(query.execution_options(yield_per=500))
+        async for row in result:
+            item = _public(row)
+            item["request_body"] = row.request_body
+            item["response_body"] = row.response_body
+            yield msgspec.json.encode(item) + b"\n"
+
+
+async def purge(store: Store, older_than: float, archive_dir: str | None = None) -> int:
+    """Delete records before ``older_than`` (Unix time), anchoring each chain where it now starts.
+
+    With ``archive_dir``, the purged records are first written there as JSON
+    Lines. Whole-prefix deletion per chain keeps each chain verifiable.
+    """
+    c = message_log.c
+    purged = 0
+    async with store.engine.begin() as connection:
+        chains = (
+            await connection.execute(
+                sa.select(c.log_id, sa.func.max(c.seq))
+                .where(c.t_request_in < older_than)
+                .group_by(c.log_id)
+            )
+        ).all()
+        for chain, last_seq in chains:
+            last = (
+                await connection.execute(
+                    sa.select(c.hash).where(c.log_id == chain, c.seq == last_seq)
+                )
+            ).scalar_one()
+            if archive_dir is not None:
+                await _archive(connection, chain, int(last_seq), archive_dir)
+            deleted = await connection.execute(
+                message_log.delete().where(c.log_id == chain, c.seq <= last_seq)
+            )
+            purged += deleted.rowcount
+            await connection.execute(log_anchor.delete().where(log_anchor.c.log_id == chain))
+            await connection.execute(
+                log_anchor.insert().values(
+                    log_id=chain, seq=last_seq, hash=last, purged_at=time.time()
+                )
+            )
+    return purged
+
+
+async def _archive(connection: Any, chain: str, last_seq: int, archive_dir: str) -> None:
+    os.makedirs(archive_dir, exist_ok=True)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in chain)
+    path = os.path.join(archive_dir, f"{safe}-upto-{last_seq}.jsonl")
+    c = message_log.c
+    result = await connection.stream(
+        sa.select(message_log).where(c.log_id == chain, c.seq <= last_seq).order_by(c.seq)
+    )
+    with open(path, "ab") as handle:
+        async for row in result:
+            item = _public(row)
+            item["request_body"] = row.request_body
+            item["response_body"] = row.response_body
+            handle.write(msgspec.json.encode(item) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())

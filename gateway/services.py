@@ -1,0 +1,131 @@
+"""What a gateway process keeps across reloads: its database and the work on it.
+
+Routes and adapters are per configuration (``gateway.runtime``) and change on
+reload; the store, the message log writer, the delivery worker and the
+idempotency keys belong to the process. Their settings (``storage``,
+``message_log``, ``delivery``, ``idempotency``) are read once, at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+from adapters.base import Adapter
+from gateway.config.loader import LoadedConfig
+from gateway.config.units import seconds, size_bytes
+from gateway.delivery import Claimed, DeliveryQueue, DeliveryWorker, Outcome
+from gateway.idempotency import IdempotencyStore
+from gateway.logs import get_logger
+from gateway.messagelog import AuditRecord, MessageLog, default_log_id, purge, sha256_hex
+from gateway.store import Store, open_store
+
+HOUSEKEEPING_SECONDS = 3600.0
+log = get_logger(__name__)
+
+Resolve = Callable[[str, str], tuple[Adapter, float] | None]
+
+
+class Services:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        store: Store,
+        message_log: MessageLog | None,
+        queue: DeliveryQueue,
+        idempotency: IdempotencyStore,
+    ) -> None:
+        config = loaded.config
+        self.config_dir = os.path.dirname(loaded.path)
+        self.store = store
+        self.message_log = message_log
+        self.queue = queue
+        self.idempotency = idempotency
+        self.personal_fields = frozenset(config.message_log.personal_fields)
+        self.max_logged_body = size_bytes(config.message_log.max_body_size)
+        self.retention = (
+            seconds(config.message_log.retention) if config.message_log.retention else None
+        )
+        self.archive_dir = (
+            os.path.join(self.config_dir, config.message_log.archive_dir)
+            if config.message_log.archive_dir
+            else None
+        )
+        self.worker: DeliveryWorker | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, loaded: LoadedConfig, resolve: Resolve) -> Services:
+        config = loaded.config
+        store = await open_store(config.storage.url, os.path.dirname(loaded.path))
+        log_id = default_log_id()
+        message_log = MessageLog(store, log_id) if config.message_log.enabled else None
+        if message_log is not None:
+            await message_log.start()
+        services = cls(
+            loaded,
+            store,
+            message_log,
+            DeliveryQueue(store, config.delivery),
+            IdempotencyStore(store, seconds(config.idempotency.ttl)),
+        )
+        services.worker = DeliveryWorker(services.queue, log_id, resolve, services._delivered)
+        services.worker.start()
+        services._housekeeping = asyncio.create_task(services._housekeep())
+        return services
+
+    async def _delivered(self, claimed: Claimed, outcome: Outcome, started: float) -> None:
+        """The end of an async exchange (delivered, or given up) goes on record too."""
+        if self.message_log is None:
+            return
+        request = claimed.request
+        response = outcome.response
+        body = response.body if response is not None else b""
+        await self.message_log.append(
+            AuditRecord(
+                message_id=claimed.id,
+                kind="delivery",
+                request_id=request.request_id,
+                client=request.client_id,
+                route=claimed.route,
+                upstream=claimed.upstream,
+                operation=request.operation or None,
+                method=request.method,
+                path=request.path,
+                t_request_in=claimed.created_at,
+                t_upstream_out=started,
+                t_upstream_in=time.time(),
+                t_response_out=time.time(),
+                bytes_in=len(request.body),
+                bytes_out=len(body),
+                status=outcome.status or 0,
+                error_code=None if outcome.delivered else outcome.code,
+                request_sha256=sha256_hex(request.body),
+                response_sha256=sha256_hex(body),
+            )
+        )
+
+    async def _housekeep(self) -> None:
+        while True:
+            try:
+                if self.retention is not None:
+                    purged = await purge(self.store, time.time() - self.retention, self.archive_dir)
+                    if purged:
+                        log.info("message_log_purged", records=purged)
+                await self.idempotency.purge()
+            except Exception:
+                log.exception("housekeeping_failed")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    async def close(self) -> None:
+        for task in (self._housekeeping,):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.worker is not None:
+            await self.worker.close()
+        if self.message_log is not None:
+            await self.message_log.close()
+        await self.store.close()

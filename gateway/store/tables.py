@@ -1,0 +1,111 @@
+"""The tables, as SQLAlchemy Core objects. Times are Unix seconds (float)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+# One record per exchange; ``hash`` chains each record to the previous one of
+# the same ``log_id`` (one chain per gateway process, so replicas never contend).
+message_log = sa.Table(
+    "message_log",
+    metadata,
+    sa.Column("log_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # exchange | delivery | accepted
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("client", sa.String(64)),
+    sa.Column("route", sa.String(64)),
+    sa.Column("upstream", sa.String(64)),
+    sa.Column("operation", sa.String(200)),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.String(2000), nullable=False),
+    sa.Column("t_request_in", sa.Float, nullable=False),
+    sa.Column("t_upstream_out", sa.Float),
+    sa.Column("t_upstream_in", sa.Float),
+    sa.Column("t_response_out", sa.Float, nullable=False),
+    sa.Column("bytes_in", sa.BigInteger, nullable=False),
+    sa.Column("bytes_out", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Column("response_sha256", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text),  # JSON verification result, when there is one
+    sa.Column("request_body", sa.LargeBinary),
+    sa.Column("response_body", sa.LargeBinary),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+sa.Index("message_log_time", message_log.c.t_request_in)
+sa.Index("message_log_message", message_log.c.message_id)
+
+# Where a purged chain now starts: the hash of the last purged record.
+log_anchor = sa.Table(
+    "log_anchor",
+    metadata,
+    sa.Column("log_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("purged_at", sa.Float, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the message id
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("upstream", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # queued delivering delivered failed dead
+    sa.Column("request", sa.LargeBinary, nullable=False),  # the GatewayRequest, msgpack
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("leased_by", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_body", sa.LargeBinary),
+    sa.Column("response_type", sa.String(200)),
+    sa.Column("discard_reason", sa.Text),
+)
+sa.Index("deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Column("worker", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),  # delivered | failed code
+    sa.Column("status", sa.Integer),
+    sa.Column("detail", sa.Text),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("client", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | done
+    sa.Column("status", sa.Integer),
+    sa.Column("headers", sa.Text),  # JSON
+    sa.Column("body", sa.LargeBinary),
+    sa.Column("media_type", sa.String(200)),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+sa.Index("idempotency_age", idempotency_keys.c.created_at)
