@@ -85,7 +85,7 @@ def record_hash(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> s
 
 def default_log_id() -> str:
     """Unique per process run: replicas sharing a database each keep their own chain."""
-    return f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 class MessageLog:

@@ -25,3 +25,22 @@ def default_client() -> Iterator[TestClient]:  # type: ignore[type-arg]
     """The gateway on ``config/gateway.yaml``, through litestar's test client."""
     with TestClient(create_app(str(DEFAULT_CONFIG))) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (fails the run if none is reachable)."""
+    from tests.databases import create_database, drop_database
+
+    url = create_database()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """Each storage backend in turn: a SQLite file, then the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/gateway.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
