@@ -159,9 +159,12 @@ async def purge_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"purged": purged, "before": cutoff}
 
 
-async def _body(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
+async def _body(request: Request[Any, Any, Any], kind: type[Any], empty_ok: bool = False) -> Any:
+    raw = await request.body()
+    if empty_ok and not raw.strip():
+        raw = b"{}"
     try:
-        data = msgspec.json.decode(await request.body())
+        data = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise Problem("malformed_body", f"not valid JSON: {exc}") from None
     errors = collect_errors(data, kind)
@@ -180,52 +183,55 @@ def _queue(request: Request[Any, Any, Any]) -> DeliveryQueue:
     return _admin(request).queue
 
 
+# Static paths only: the data plane is mounted at "/", and litestar lets a
+# mount shadow any route with a path parameter. Ids go in the query or body.
+
+
 @get("/deliveries")
 async def list_deliveries(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """``?state=dead`` lists the dead letters; ``after`` pages by message id."""
+    """``?state=dead`` lists the dead letters (``after`` pages by id); ``?message_id=`` shows one
+    with its attempt history."""
     queue = _queue(request)
+    message_id = request.query_params.get("message_id")
+    if message_id is not None:
+        view = await queue.get(message_id)
+        if view is None:
+            raise Problem("not_found", f"no delivery {message_id}")
+        return {"items": [view]}
     state = request.query_params.get("state")
     if state is not None and state not in STATES:
         raise Problem("malformed_body", f"state: expected one of {', '.join(STATES)}")
-    items = await queue.list(state, limit=_limit(request), after=request.query_params.get("after"))
-    return {"items": items}
+    after = request.query_params.get("after")
+    return {"items": await queue.list(state, limit=_limit(request), after=after)}
 
 
-@get("/deliveries/{message_id:str}")
-async def get_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    message_id: str = request.path_params["message_id"]
-    view = await _queue(request).get(message_id)
-    if view is None:
-        raise Problem("not_found", f"no delivery {message_id}")
-    return view
-
-
-@post("/deliveries/{message_id:str}/retry", status_code=200)
-async def retry_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    message_id: str = request.path_params["message_id"]
-    if await _queue(request).retry(message_id) != 1:
-        raise Problem("not_found", f"no dead delivery {message_id}")
-    return {"message_id": message_id, "state": "queued"}
+class RetryRequest(msgspec.Struct, forbid_unknown_fields=True):
+    message_id: str | None = None
+    """One dead letter; none: every dead letter."""
 
 
 @post("/deliveries/retry", status_code=200)
-async def retry_all(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """Every dead letter back in the queue."""
-    return {"requeued": await _queue(request).retry()}
+async def retry_deliveries(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    queue = _queue(request)
+    body = await _body(request, RetryRequest, empty_ok=True)
+    requeued = await queue.retry(body.message_id)
+    if body.message_id is not None and requeued != 1:
+        raise Problem("not_found", f"no dead delivery {body.message_id}")
+    return {"requeued": requeued}
 
 
 class DiscardRequest(msgspec.Struct, forbid_unknown_fields=True):
+    message_id: str
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
-@post("/deliveries/{message_id:str}/discard", status_code=200)
+@post("/deliveries/discard", status_code=200)
 async def discard_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    message_id: str = request.path_params["message_id"]
     queue = _queue(request)
     body = await _body(request, DiscardRequest)
-    if not await queue.discard(message_id, body.reason, by="admin"):
-        raise Problem("not_found", f"no undelivered message {message_id}")
-    return {"message_id": message_id, "state": "discarded", "reason": body.reason}
+    if not await queue.discard(body.message_id, body.reason, by="admin"):
+        raise Problem("not_found", f"no undelivered message {body.message_id}")
+    return {"message_id": body.message_id, "state": "discarded", "reason": body.reason}
 
 
 admin_router = Router(
@@ -238,9 +244,7 @@ admin_router = Router(
         verify_messages,
         purge_messages,
         list_deliveries,
-        retry_all,
-        get_delivery,
-        retry_delivery,
+        retry_deliveries,
         discard_delivery,
     ],
 )

@@ -65,19 +65,6 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response(report, status_code=200)
 
 
-@get(f"{pipeline.MESSAGES_PATH}/{{message_id:str}}")
-async def message_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """What became of a message sent to an async route; only its sender may ask."""
-    message_id: str = request.path_params["message_id"]
-    holder = _holder(request)
-    client = pipeline.authenticate(holder.current, request.headers.get("x-api-key"))
-    assert holder.services is not None
-    view = await holder.services.queue.get(message_id)
-    if view is None or view.pop("client") != client.id:
-        raise Problem("not_found", f"no message {message_id} sent by {client.id}")
-    return view
-
-
 @get("/schema/openapi.json")
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return openapi.openapi(_holder(request).current)
@@ -137,7 +124,7 @@ def create_app(
         await holder.close()
 
     return Litestar(
-        route_handlers=[live, ready, message_status, admin_router, openapi_json, docs, data_plane],
+        route_handlers=[live, ready, admin_router, openapi_json, docs, data_plane],
         middleware=[exchange_middleware],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],

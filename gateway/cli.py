@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from gateway import __version__, auth
 from gateway.config import ConfigInvalid, LoadedConfig, load_config
 from gateway.config.model import GatewayConfig
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 DEFAULT_CONFIG = os.environ.get("LGSP_CONFIG", "config/gateway.yaml")
 
@@ -56,6 +59,22 @@ def _parser() -> argparse.ArgumentParser:
 
     adapters = commands.add_parser("adapters", help="list installed adapter types")
     adapters.set_defaults(func=cmd_adapters)
+
+    db = commands.add_parser("db", help="the database of the message log and delivery queue")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    migrate = db_commands.add_parser("migrate", help="bring the schema up to date")
+    _config_option(migrate)
+    migrate.set_defaults(func=cmd_db_migrate)
+
+    message_log = commands.add_parser("log", help="the tamper-evident message log")
+    log_commands = message_log.add_subparsers(required=True, metavar="ACTION")
+    verify = log_commands.add_parser("verify", help="check every hash chain; name the first break")
+    _config_option(verify)
+    verify.set_defaults(func=cmd_log_verify)
+    purge = log_commands.add_parser("purge", help="delete (archiving first if set) old records")
+    _config_option(purge)
+    purge.add_argument("--older-than", required=True, help="a duration, e.g. 365d")
+    purge.set_defaults(func=cmd_log_purge)
     return parser
 
 
@@ -187,6 +206,76 @@ def cmd_keygen(_: argparse.Namespace) -> int:
         "Give the key to the agency; put only the hash in the config (api_keys).", file=sys.stderr
     )
     return 0
+
+
+def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[int]]) -> int:
+    """Open the configured database, run ``work`` on it, close it."""
+    from gateway.store import open_store
+
+    loaded = _load_or_report(args.config)
+    if loaded is None:
+        return 1
+
+    async def run() -> int:
+        store = await open_store(loaded.config.storage.url, os.path.dirname(loaded.path))
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from gateway.store.migrations import LATEST
+
+    async def work(store: Store) -> int:
+        applied = await store.migrate()  # open_store has migrated already; this reports it
+        print(f"schema at version {LATEST}" + (f" (applied {applied})" if applied else ""))
+        return 0
+
+    return _with_store(args, work)
+
+
+def cmd_log_verify(args: argparse.Namespace) -> int:
+    from gateway.messagelog import verify_chains
+
+    async def work(store: Store) -> int:
+        reports = await verify_chains(store)
+        for report in reports:
+            if report.ok:
+                print(f"{report.log_id}: OK ({report.records} records from {report.first_seq})")
+            else:
+                print(f"{report.log_id}: BROKEN at record {report.broken_at}: {report.reason}")
+        if not reports:
+            print("the message log is empty")
+        return 0 if all(r.ok for r in reports) else 1
+
+    return _with_store(args, work)
+
+
+def cmd_log_purge(args: argparse.Namespace) -> int:
+    import re
+    import time
+
+    from gateway.config.units import DURATION_PATTERN, seconds
+    from gateway.messagelog import purge
+
+    if not re.match(DURATION_PATTERN, args.older_than):
+        print(f"--older-than: expected a duration such as 365d, not {args.older_than!r}")
+        return 2
+    loaded = _load_or_report(args.config)
+    if loaded is None:
+        return 1
+    archive = loaded.config.message_log.archive_dir
+    archive_dir = os.path.join(os.path.dirname(loaded.path), archive) if archive else None
+
+    async def work(store: Store) -> int:
+        purged = await purge(store, time.time() - seconds(args.older_than), archive_dir)
+        print(f"purged {purged} records" + (f", archived in {archive_dir}" if archive_dir else ""))
+        return 0
+
+    return _with_store(args, work)
 
 
 def cmd_adapters(_: argparse.Namespace) -> int:

@@ -55,7 +55,11 @@ class Claimed(msgspec.Struct):
     route: str
     upstream: str
     attempt: int
+    """This attempt's number; numbers keep growing across manual retries."""
+    budget_used: int
+    """Attempts made since the message was (re)queued, this one included."""
     created_at: float
+    queued_at: float
     request: GatewayRequest
 
 
@@ -101,7 +105,9 @@ class DeliveryQueue:
                     state="queued",
                     request=encode_request(request),
                     attempts=0,
+                    retry_base=0,
                     created_at=now,
+                    queued_at=now,
                     updated_at=now,
                     next_attempt_at=now,
                 )
@@ -135,7 +141,16 @@ class DeliveryQueue:
                 leased_by=worker,
                 updated_at=now,
             )
-            .returning(c.id, c.route, c.upstream, c.attempts, c.created_at, c.request)
+            .returning(
+                c.id,
+                c.route,
+                c.upstream,
+                c.attempts,
+                c.retry_base,
+                c.created_at,
+                c.queued_at,
+                c.request,
+            )
         )
         async with self.store.engine.begin() as connection:
             rows = (await connection.execute(claim)).all()
@@ -145,7 +160,9 @@ class DeliveryQueue:
                 row.route,
                 row.upstream,
                 row.attempts,
+                row.attempts - row.retry_base,
                 row.created_at,
+                row.queued_at,
                 decode_request(row.request),
             )
             for row in rows
@@ -178,11 +195,11 @@ class DeliveryQueue:
         else:
             wait = min(
                 seconds(settings.max_backoff),
-                seconds(settings.backoff) * 2 ** (claimed.attempt - 1),
+                seconds(settings.backoff) * 2 ** (claimed.budget_used - 1),
             )
             next_at = now + wait * random.uniform(0.5, 1.0)
-            too_old = next_at - claimed.created_at > seconds(settings.max_age)
-            exhausted = claimed.attempt >= settings.max_attempts
+            too_old = next_at - claimed.queued_at > seconds(settings.max_age)
+            exhausted = claimed.budget_used >= settings.max_attempts
             state = "dead" if too_old or exhausted else "failed"
         response = outcome.response
         c = deliveries.c
@@ -259,7 +276,7 @@ class DeliveryQueue:
             return [_view(row) for row in (await connection.execute(query)).all()]
 
     async def retry(self, message_id: str | None = None) -> int:
-        """Put dead deliveries (one, or all) back in the queue, attempts counted afresh."""
+        """Put dead deliveries (one, or all) back in the queue with a fresh attempt budget."""
         c = deliveries.c
         now = time.time()
         query = deliveries.update().where(c.state == "dead")
@@ -268,7 +285,11 @@ class DeliveryQueue:
         async with self.store.engine.begin() as connection:
             result = await connection.execute(
                 query.values(
-                    state="queued", attempts=0, next_attempt_at=now, updated_at=now, created_at=now
+                    state="queued",
+                    retry_base=c.attempts,
+                    next_attempt_at=now,
+                    queued_at=now,
+                    updated_at=now,
                 )
             )
         self.arrived.set()

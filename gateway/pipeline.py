@@ -44,6 +44,7 @@ API_KEY_HEADER = "x-api-key"
 MESSAGE_ID_HEADER = b"x-lgsp-message-id"
 MESSAGES_PATH = "/v1/messages"
 """Where a client asks what became of a message it sent to an async route."""
+MESSAGES_PREFIX = MESSAGES_PATH + "/"
 CLIENT_HEADER = "x-lgsp-client"
 # Never forwarded upstream: hop-by-hop headers, the caller's own credentials,
 # and what the HTTP layer recomputes.
@@ -123,6 +124,8 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     client = authenticate(runtime, headers.get(API_KEY_HEADER))
     exchange.client = client.id
+    if exchange.path.startswith(MESSAGES_PREFIX):
+        return await message_status(context, client, exchange.path.removeprefix(MESSAGES_PREFIX))
     route, params = match(runtime, exchange.method, exchange.path)
     context.route = route
     exchange.route = route.id
@@ -194,6 +197,18 @@ async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequ
     status_url = f"{MESSAGES_PATH}/{exchange.message_id}"
     accepted = {"message_id": exchange.message_id, "state": "queued", "status_url": status_url}
     return 202, {"location": status_url}, msgspec.json.encode(accepted), "application/json"
+
+
+async def message_status(context: Context, client: Client, message_id: str) -> Answer:
+    """``GET /v1/messages/{id}``: what became of a message; only its sender may ask."""
+    if context.exchange.method != "GET":
+        raise Problem(
+            "method_not_allowed", f"{MESSAGES_PATH}/{{id}} accepts GET", headers={"allow": "GET"}
+        )
+    view = await context.services.queue.get(message_id)
+    if view is None or view.pop("client") != client.id:
+        raise Problem("not_found", f"no message {message_id} sent by {client.id}")
+    return 200, {}, msgspec.json.encode(view), "application/json"
 
 
 async def record(context: Context, answer: Answer) -> Answer:

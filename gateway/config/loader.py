@@ -262,11 +262,24 @@ def _check_references(
                 resolve_schema(route.request.schema, os.path.dirname(merged.where(())[0]))
             except SchemaNotFound as exc:
                 issues.append(merged.issue(("routes", i, "request", "schema"), str(exc)))
+        reserved = next((p for p in RESERVED_PATHS if _under(route.match.path, p)), None)
+        if reserved is not None:
+            issues.append(
+                merged.issue(("routes", i, "match", "path"), f"{reserved} is the gateway's own")
+            )
         try:
             router.add(route.match.method, route.match.path, route.id)
         except RouteConflict as exc:
             issues.append(merged.issue(("routes", i, "match"), str(exc)))
     return issues
+
+
+RESERVED_PATHS = ("/health", "/admin", "/schema", "/docs", "/v1/messages")
+"""Paths the gateway serves itself; no configured route may use them."""
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def _duplicates(merged: _Merged, section: str, ids: list[str], what: str) -> list[ConfigIssue]:

@@ -68,7 +68,12 @@ deliveries = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),  # queued delivering delivered failed dead
     sa.Column("request", sa.LargeBinary, nullable=False),  # the GatewayRequest, msgpack
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retry_base", sa.Integer, nullable=False, default=0),
+    # attempts made before the last manual retry: the attempt budget counts from here
+    sa.Column("created_at", sa.Float, nullable=False),  # accepted
+    sa.Column(
+        "queued_at", sa.Float, nullable=False
+    ),  # accepted, or last manual retry: age counts from here
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("next_attempt_at", sa.Float, nullable=False),
     sa.Column("lease_until", sa.Float),

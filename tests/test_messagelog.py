@@ -1,0 +1,311 @@
+"""The message log: every exchange on record, chained, verifiable, searchable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+from litestar.testing import TestClient
+
+from gateway.app import create_app
+from gateway.cli import main
+from gateway.messagelog import (
+    AuditRecord,
+    MessageLog,
+    new_message_id,
+    purge,
+    record_hash,
+    sha256_hex,
+    verify_chains,
+)
+from gateway.store import Store, open_store
+from gateway.store.tables import message_log
+from tests.support import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
+
+T = TypeVar("T")
+
+
+def run(work: Callable[[Store], Awaitable[T]], url: str) -> T:
+    async def main() -> T:
+        store = await open_store(url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def record(index: int, at: float | None = None) -> AuditRecord:
+    return AuditRecord(
+        message_id=new_message_id(),
+        request_id=f"req-{index}",
+        client="motcua-demo",
+        route="population-citizen-lookup",
+        method="POST",
+        path="/v1/population/citizens/lookup",
+        t_request_in=at or time.time(),
+        t_response_out=at or time.time(),
+        status=200,
+        request_sha256=sha256_hex(b"request %d" % index),
+        response_sha256=sha256_hex(b"response %d" % index),
+    )
+
+
+async def write(store: Store, count: int, at: float | None = None) -> str:
+    log = MessageLog(store)
+    await log.start()
+    await asyncio.gather(*(log.append(record(i, at)) for i in range(count)))
+    await log.close()
+    return log.log_id
+
+
+async def report_of(store: Store, log_id: str) -> Any:
+    (report,) = await verify_chains(store, log_id)
+    return report
+
+
+def test_concurrent_appends_form_one_unbroken_chain(storage_url: str) -> None:
+    async def work(store: Store) -> Any:
+        log_id = await write(store, 300)
+        async with store.engine.connect() as connection:
+            seqs = (
+                (
+                    await connection.execute(
+                        sa.select(message_log.c.seq).where(message_log.c.log_id == log_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return sorted(seqs), await report_of(store, log_id)
+
+    seqs, report = run(work, storage_url)
+    assert seqs == list(range(1, 301))
+    assert report.ok and report.records == 300
+
+
+@pytest.mark.parametrize(
+    ("tamper", "broken_at", "reason"),
+    [
+        ("edit", 5, "content was changed"),
+        ("delete", 5, "record 5 is missing"),
+        ("insert", 5, "does not follow the previous record"),
+        ("edit_and_rehash", 6, "does not follow the previous record"),
+    ],
+)
+def test_tampering_is_detected_at_the_first_broken_record(
+    storage_url: str, tamper: str, broken_at: int, reason: str
+) -> None:
+    async def work(store: Store) -> Any:
+        log_id = await write(store, 10)
+        c = message_log.c
+        mine = c.log_id == log_id
+        async with store.engine.begin() as connection:
+            if tamper == "edit":
+                await connection.execute(
+                    message_log.update().where(mine, c.seq == 5).values(status=404)
+                )
+            elif tamper == "delete":
+                await connection.execute(message_log.delete().where(mine, c.seq == 5))
+            elif tamper == "insert":  # make room at 5, then slip a forged record in
+                for seq in range(10, 4, -1):
+                    await connection.execute(
+                        message_log.update().where(mine, c.seq == seq).values(seq=seq + 1)
+                    )
+                forged = msgspec.structs.asdict(record(99))
+                forged.update(log_id=log_id, seq=5, prev_hash="f" * 64, hash="e" * 64)
+                await connection.execute(message_log.insert().values(**forged))
+            else:  # a forger who recomputes the edited record's own hash: its successor objects
+                row = (
+                    await connection.execute(sa.select(message_log).where(mine, c.seq == 5))
+                ).one()
+                edited = AuditRecord(**{f: getattr(row, f) for f in AuditRecord.__struct_fields__})
+                edited.client = "someone-else"
+                await connection.execute(
+                    message_log.update()
+                    .where(mine, c.seq == 5)
+                    .values(
+                        client="someone-else", hash=record_hash(row.prev_hash, log_id, 5, edited)
+                    )
+                )
+        return await report_of(store, log_id)
+
+    report = run(work, storage_url)
+    assert not report.ok
+    assert (report.broken_at, report.reason) == (broken_at, reason)
+
+
+def test_purge_keeps_the_chain_verifiable_and_archives(storage_url: str, tmp_path: Path) -> None:
+    old = time.time() - 400 * 86400
+
+    async def work(store: Store) -> Any:
+        log = MessageLog(store)
+        await log.start()
+        for i in range(6):
+            await log.append(record(i, old if i < 4 else None))
+        await log.close()
+        purged = await purge(store, time.time() - 365 * 86400, str(tmp_path / "archive"))
+        return purged, await report_of(store, log.log_id)
+
+    purged, report = run(work, storage_url)
+    assert purged == 4
+    assert report.ok and report.records == 2 and report.first_seq == 5
+    (archive,) = (tmp_path / "archive").iterdir()
+    lines = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert [line["seq"] for line in lines] == [1, 2, 3, 4]
+
+
+# --- through HTTP ---
+
+CONFIG = """
+storage: {{url: "STORAGE"}}
+message_log: {{max_body_size: 200B}}
+upstreams:
+  registry:
+    type: mock
+    operations:
+      find: {{reply: {{body: {{so_dinh_danh: "{{{{ body.so_dinh_danh }}}}", ho_va_ten: Nguyễn Văn An}}}}}}
+routes:
+  - id: kept
+    match: {{method: POST, path: /kept}}
+    clients: ["*"]
+    upstream: registry
+    operation: find
+    message_log: {{bodies: true}}
+  - id: plain
+    match: {{method: POST, path: /plain}}
+    clients: ["*"]
+    upstream: registry
+    operation: find
+"""
+KEY = {"x-api-key": TEST_KEY}
+ADMIN = {"x-api-key": TEST_ADMIN_KEY}
+
+
+def gateway(tmp_path: Path, storage_url: str) -> TestClient:  # type: ignore[type-arg]
+    path = write_config(tmp_path, BASE_CONFIG + CONFIG.replace("STORAGE", storage_url))
+    return TestClient(create_app(str(path)))
+
+
+def rows_for(storage_url: str, message_id: str) -> list[Any]:
+    async def work(store: Store) -> list[Any]:
+        async with store.engine.connect() as connection:
+            query = sa.select(message_log).where(message_log.c.message_id == message_id)
+            return list((await connection.execute(query)).all())
+
+    return run(work, storage_url)
+
+
+def test_every_exchange_is_recorded_with_digests(tmp_path: Path, storage_url: str) -> None:
+    body = b'{"so_dinh_danh": "001203012345"}'
+    with gateway(tmp_path, storage_url) as client:
+        response = client.post(
+            "/plain", content=body, headers={**KEY, "content-type": "application/json"}
+        )
+        refused = client.post("/plain", content=body)
+    (row,) = rows_for(storage_url, response.headers["x-lgsp-message-id"])
+    assert (row.client, row.route, row.upstream, row.status, row.kind) == (
+        "agency-a",
+        "plain",
+        "registry",
+        200,
+        "exchange",
+    )
+    assert row.request_sha256 == sha256_hex(body)
+    assert row.response_sha256 == sha256_hex(response.content)
+    assert row.t_request_in <= row.t_upstream_out <= row.t_upstream_in <= row.t_response_out
+    assert row.request_body is None and row.response_body is None  # the route keeps no bodies
+    (unauthenticated,) = rows_for(storage_url, refused.headers["x-lgsp-message-id"])
+    assert (unauthenticated.status, unauthenticated.error_code) == (401, "unauthenticated")
+
+
+def test_kept_bodies_are_masked_and_capped(tmp_path: Path, storage_url: str) -> None:
+    with gateway(tmp_path, storage_url) as client:
+        response = client.post(
+            "/kept", json={"so_dinh_danh": "001203012345", "ghi_chu": "x" * 500}, headers=KEY
+        )
+    (row,) = rows_for(storage_url, response.headers["x-lgsp-message-id"])
+    assert row.request_body.startswith(b'{"so_dinh_danh":"001******345"')
+    assert len(row.request_body) == 200
+    assert json.loads(row.response_body) == {"so_dinh_danh": "001******345", "ho_va_ten": "N***"}
+
+
+def test_an_unrecordable_exchange_is_not_acknowledged(tmp_path: Path) -> None:
+    with gateway(tmp_path, f"sqlite:///{tmp_path}/gw.db") as client:
+        store = client.app.state.holder.services.store
+
+        async def lose_the_table() -> None:
+            async with store.engine.begin() as connection:
+                await connection.execute(sa.text("DROP TABLE message_log"))
+
+        client.blocking_portal.call(lose_the_table)
+        response = client.post("/plain", json={"so_dinh_danh": "001203012345"}, headers=KEY)
+    assert response.status_code == 503
+    assert response.json()["code"] == "log_unavailable"
+
+
+def test_admin_search_pages_export_and_verify(tmp_path: Path, storage_url: str) -> None:
+    with gateway(tmp_path, storage_url) as client:
+        ids = [
+            client.post("/plain", json={"so_dinh_danh": f"00120301234{i}"}, headers=KEY).headers[
+                "x-lgsp-message-id"
+            ]
+            for i in range(5)
+        ]
+        assert client.get("/admin/messages").status_code == 401
+        since = time.time() - 60
+        first = client.get(
+            f"/admin/messages?route=plain&limit=3&since={since}", headers=ADMIN
+        ).json()
+        second = client.get(
+            f"/admin/messages?route=plain&limit=3&since={since}&cursor={first['next_cursor']}",
+            headers=ADMIN,
+        ).json()
+        found = [item["message_id"] for item in first["items"] + second["items"]]
+        assert ids == [i for i in found if i in ids]
+        assert second["next_cursor"] is None
+        one = client.get(f"/admin/messages?message_id={ids[2]}", headers=ADMIN).json()["items"]
+        assert [item["status"] for item in one] == [200]
+        exported = client.get("/admin/messages/export?route=plain", headers=ADMIN)
+        assert exported.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(line) for line in exported.text.splitlines()]
+        assert {line["message_id"] for line in lines} >= set(ids)
+        verified = client.get("/admin/messages/verify", headers=ADMIN).json()
+        mine = client.app.state.holder.services.message_log.log_id
+        (chain,) = [c for c in verified["chains"] if c["log_id"] == mine]
+        assert chain["ok"] is True and chain["records"] >= 5
+        bad = client.get("/admin/messages?since=yesterday", headers=ADMIN)
+        assert bad.status_code == 400 and "since" in bad.json()["detail"]
+        purge_bad = client.post("/admin/messages/purge", json={"older_than": "soon"}, headers=ADMIN)
+        assert purge_bad.status_code == 422
+        assert purge_bad.json()["errors"][0]["path"] == "$.older_than"
+        purged = client.post("/admin/messages/purge", json={"older_than": "1d"}, headers=ADMIN)
+        assert purged.json()["purged"] == 0
+
+
+def test_cli_log_verify_names_the_broken_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    config = write_config(tmp_path, BASE_CONFIG + f'storage: {{{{url: "{url}"}}}}\n')
+    log_id = run(lambda store: write(store, 4), url)
+    assert main(["log", "verify", "--config", str(config)]) == 0
+    assert f"{log_id}: OK (4 records from 1)" in capsys.readouterr().out
+
+    async def tamper(store: Store) -> None:
+        async with store.engine.begin() as connection:
+            await connection.execute(
+                message_log.update().where(message_log.c.seq == 3).values(path="/forged")
+            )
+
+    run(tamper, url)
+    assert main(["log", "verify", "--config", str(config)]) == 1
+    assert f"{log_id}: BROKEN at record 3: content was changed" in capsys.readouterr().out
