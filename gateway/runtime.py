@@ -32,6 +32,8 @@ from gateway.validation import SCHEMAS_DIR, BodySchema, resolve_schema
 if TYPE_CHECKING:
     from gateway.services import Services
 
+START_ONLY_SECTIONS = ("server", "storage", "message_log", "delivery", "idempotency")
+"""Settings of the process, not of routing: a reload cannot change them."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETIRE_GRACE_SECONDS = 60.0
 
@@ -223,6 +225,13 @@ class RuntimeHolder:
                 )
                 return ReloadResult(ok=False, digest=old.loaded.digest, issues=exc.issues)
             self._current = new
+            fixed = [
+                name
+                for name in START_ONLY_SECTIONS
+                if getattr(old.loaded.config, name) != getattr(loaded.config, name)
+            ]
+            if fixed:
+                log.warning("restart_needed", sections=fixed, reason="read only at start")
             task = asyncio.create_task(old.retire(successor=new))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)

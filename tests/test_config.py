@@ -289,3 +289,12 @@ def test_python_dash_m_entry_point() -> None:
         check=True,
     )
     assert "documents-send" in result.stdout
+
+
+def test_storage_url_must_name_a_supported_database(tmp_path: Path) -> None:
+    path = write_config(tmp_path, BASE_CONFIG + 'storage: {{url: "mysql://db/lgsp"}}\n')
+    (issue,) = issues_of(path)
+    assert issue == (
+        f"{at(path, 'mysql')}: storage.url: expected sqlite:///FILE or "
+        "postgresql://user@host:port/database"
+    )

@@ -59,7 +59,13 @@ class AdminSettings(_Section):
 
 
 class StorageSettings(_Section):
-    url: str = "sqlite:///data/gateway.db"
+    url: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(sqlite:///.+|postgresql://.+)$",
+            description="sqlite:///FILE or postgresql://user@host:port/database",
+        ),
+    ] = "sqlite:///data/gateway.db"
     """``sqlite:///FILE`` (relative to the config file) or ``postgresql://user@host:port/db``."""
 
 
