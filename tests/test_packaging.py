@@ -31,7 +31,12 @@ def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:
         names = set(archive.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         declared = archive.read(entry_points).decode()
-    assert {"schemas/edxml/edxml.xsd", "schemas/population/population.wsdl"} <= names
+    assert {
+        "schemas/edxml/edxml.xsd",
+        "schemas/edxml/edxml-types.xsd",
+        "schemas/edxml/edxml-status.xsd",
+        "schemas/population/population.wsdl",
+    } <= names
     assert {"gateway/app.py", "adapters/mock.py", "schemas/population.py"} <= names
     assert "lgsp-gateway = gateway.cli:main" in declared
     for adapter in (
