@@ -319,7 +319,10 @@ def validate(route: CompiledRoute, body: bytes, content_type: str) -> object:
     try:
         return schema.validate(body)
     except BodyInvalid as exc:
-        errors = [{"path": e.path, "message": e.message} for e in exc.errors]
+        errors = [msgspec.structs.asdict(e) for e in exc.errors]
+        for error in errors:
+            if error["rule"] is None:
+                del error["rule"]
         raise Problem(
             exc.code, f"{len(errors)} error(s) in the request body", errors=errors
         ) from None

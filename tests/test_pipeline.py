@@ -158,12 +158,18 @@ def test_edxml_document_is_validated_then_sent(default_client: TestClient) -> No
         422,
         "schema_invalid",
     )
-    assert body["errors"][0]["path"].endswith("/MessageHeader/Subject")
+    (error,) = body["errors"]
+    assert (error["path"], error["rule"]) == (
+        "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To",
+        "missing_receiver",
+    )
     twice = "<To><OrganId>000.00.00.G22</OrganId></To>" * 2
     duplicate = default_client.post(
         "/v1/documents", content=EDXML.format(to=twice).encode(), headers=XML
     )
-    assert "Duplicate" in problem(duplicate, 422, "schema_invalid")["errors"][0]["message"]
+    (error,) = problem(duplicate, 422, "schema_invalid")["errors"]
+    assert error["rule"] == "duplicate_receiver"
+    assert error["path"].endswith("/MessageHeader/To[2]/OrganId")
 
 
 @pytest.mark.parametrize(
