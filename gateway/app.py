@@ -21,7 +21,7 @@ from litestar.types import Receive, Scope, Send
 
 from gateway import __version__, health, openapi, pipeline
 from gateway.admin import admin_router
-from gateway.config import LoadedConfig
+from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.logs import get_logger
 from gateway.problems import Problem

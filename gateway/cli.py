@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from gateway import __version__, auth
-from gateway.config import ConfigInvalid, LoadedConfig, load_config
+from gateway.config.loader import ConfigInvalid, LoadedConfig, load_config
 from gateway.config.model import GatewayConfig
 
 if TYPE_CHECKING:
@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
 
     adapters = commands.add_parser("adapters", help="list installed adapter types")
     adapters.set_defaults(func=cmd_adapters)
+
+    from gateway.signatures.cli import add_commands as add_signature_commands
+
+    add_signature_commands(commands)  # verify FILE, trust check [CERT]
 
     db = commands.add_parser("db", help="the database of the message log and delivery queue")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")

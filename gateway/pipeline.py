@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 from litestar.types import Message, Receive, Scope, Send
@@ -38,6 +38,10 @@ from gateway.problems import ERROR_SOURCE_HEADER, PROBLEM_MEDIA_TYPE, Problem
 from gateway.routing import MethodNotAllowed, NoRoute
 from gateway.runtime import CompiledRoute, Runtime, RuntimeHolder
 from gateway.services import Services
+from gateway.signatures.policy import SignaturePolicy
+
+if TYPE_CHECKING:
+    from gateway.signatures.result import VerificationResult
 from gateway.validation import BodyInvalid
 
 API_KEY_HEADER = "x-api-key"
@@ -45,6 +49,7 @@ MESSAGE_ID_HEADER = b"x-lgsp-message-id"
 MESSAGES_PATH = "/v1/messages"
 """Where a client asks what became of a message it sent to an async route."""
 MESSAGES_PREFIX = MESSAGES_PATH + "/"
+SIGNATURE_HEADER = "x-lgsp-signature"
 CLIENT_HEADER = "x-lgsp-client"
 # Never forwarded upstream: hop-by-hop headers, the caller's own credentials,
 # and what the HTTP layer recomputes.
@@ -99,6 +104,10 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
             log.exception("unexpected_error", request_id=exchange.request_id)
             hidden = f"see the gateway log for request {exchange.request_id}"
             answer = problem_answer(Problem("internal_error", hidden), exchange)
+        if context.signature is not None:
+            status, headers, body, media_type = answer
+            headers = {**headers, SIGNATURE_HEADER: context.signature.summary()}
+            answer = status, headers, body, media_type
         answer = await record(context, answer)
     finally:
         runtime.inflight -= 1
@@ -108,7 +117,7 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
 class Context:
     """What one request's steps share besides the exchange record."""
 
-    __slots__ = ("body", "content_type", "exchange", "route", "runtime", "services")
+    __slots__ = ("body", "content_type", "exchange", "route", "runtime", "services", "signature")
 
     def __init__(self, runtime: Runtime, services: Services, exchange: Exchange) -> None:
         self.runtime = runtime
@@ -117,6 +126,7 @@ class Context:
         self.route: CompiledRoute | None = None
         self.body = b""
         self.content_type = ""
+        self.signature: VerificationResult | None = None
 
 
 async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
@@ -139,6 +149,8 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     exchange.bytes_in = len(body)
     content_type = context.content_type = headers.get("content-type", "")
     data = validate(route, body, content_type)
+    if route.signatures is not None:
+        await verify_signatures(context, route.signatures, body, content_type)
     if route.config.log_bodies:
         exchange.extra["request_body"] = body[:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
     outbound = GatewayRequest(
@@ -172,6 +184,47 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     return answer
 
 
+async def verify_signatures(
+    context: Context, policy: SignaturePolicy, body: bytes, content_type: str
+) -> None:
+    """Refuse a body whose signatures the route's policy does not accept.
+
+    The full result goes to the message log, a one-line summary to the caller
+    (``X-LGSP-Signature``). Forwarded is the body as received, signature
+    included; gateway code that reads a document's fields must read
+    ``context.signature.signed_content``, what the signature proved.
+    """
+    from gateway import signatures
+
+    trust = context.runtime.trust
+    assert trust is not None, "the config loader requires trust for verifying routes"
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    try:
+        result = await signatures.verify(
+            body, media_type, policy=policy, trust=trust.store, revocation=trust.revocation
+        )
+    except signatures.UnusableInput as exc:
+        raise Problem(exc.code, f"cannot verify signatures: {exc}") from None
+    context.signature = result
+    context.exchange.extra["signature"] = result.verdict
+    if not result.accepted:
+        raise Problem(
+            "signature_invalid",
+            f"signature verification: {result.verdict}",
+            errors=[
+                {
+                    "path": "$",
+                    "code": r.code,
+                    "severity": r.severity,
+                    "message": r.message_en,
+                    "message_vi": r.message_vi,
+                }
+                for r in result.reasons
+            ],
+            extra={"verdict": result.verdict, "signer": result.signer_subject},
+        )
+
+
 async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequest) -> Answer:
     """Call the upstream now, or queue the request for the delivery worker."""
     exchange = context.exchange
@@ -197,6 +250,14 @@ async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequ
     status_url = f"{MESSAGES_PATH}/{exchange.message_id}"
     accepted = {"message_id": exchange.message_id, "state": "queued", "status_url": status_url}
     return 202, {"location": status_url}, msgspec.json.encode(accepted), "application/json"
+
+
+def _signature_record(result: VerificationResult | None) -> str | None:
+    """The whole verification result, for the message log (what was proved is not kept twice)."""
+    if result is None:
+        return None
+    kept = msgspec.structs.replace(result, signed_content=None)
+    return msgspec.json.encode(kept).decode()
 
 
 async def message_status(context: Context, client: Client, message_id: str) -> Answer:
@@ -250,6 +311,7 @@ async def record(context: Context, answer: Answer) -> Answer:
         error_code=exchange.error_code,
         request_sha256=sha256_hex(context.body),
         response_sha256=sha256_hex(body),
+        signature=_signature_record(context.signature),
         request_body=kept(context.body, context.content_type),
         response_body=kept(body, media_type),
     )

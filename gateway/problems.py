@@ -29,6 +29,7 @@ CODES: dict[str, tuple[int, str]] = {
     "malformed_body": (400, "Request body cannot be parsed"),
     "xml_forbidden": (400, "XML construct not accepted"),
     "schema_invalid": (422, "Request body does not match the schema"),
+    "signature_invalid": (422, "Digital signature verification failed"),
     "config_invalid": (422, "Configuration is invalid"),
     "idempotency_conflict": (409, "Idempotency-Key already used with another request"),
     "idempotency_in_progress": (409, "The first request with this Idempotency-Key is not done"),

@@ -21,12 +21,20 @@ import msgspec
 from adapters import registry
 from adapters.base import Adapter, AdapterContext
 from gateway.auth import KeyRing
-from gateway.config import ConfigInvalid, ConfigIssue, LoadedConfig, load_config
-from gateway.config.loader import UpstreamSpec
+from gateway.config.loader import (
+    ConfigInvalid,
+    ConfigIssue,
+    LoadedConfig,
+    UpstreamSpec,
+    load_config,
+)
 from gateway.config.model import Client, Route
 from gateway.config.units import seconds, size_bytes
 from gateway.logs import get_logger
 from gateway.routing import Router
+from gateway.signatures.policy import SignaturePolicy
+from gateway.signatures.revocation import RevocationChecker
+from gateway.signatures.trust import TrustStore
 from gateway.validation import SCHEMAS_DIR, BodySchema, resolve_schema
 
 if TYPE_CHECKING:
@@ -56,6 +64,8 @@ class CompiledRoute(msgspec.Struct, frozen=True):
     max_body_size: int
     retry: Retry
     idempotent: bool
+    signatures: SignaturePolicy | None
+    """The route's signature policy; None when it does not verify."""
     clients: frozenset[str]
     """Allowed client ids; empty means every client (``"*"``)."""
 
@@ -73,10 +83,13 @@ class Runtime:
         loaded: LoadedConfig,
         adapters: dict[str, Adapter],
         routes: list[CompiledRoute],
+        trust: Trust | None = None,
     ) -> None:
         config = loaded.config
         self.loaded = loaded
         self.adapters = adapters
+        self.trust = trust
+        """Trust store and revocation checker, when the config has a ``trust`` section."""
         self.routes = routes
         self.router: Router[CompiledRoute] = Router()
         for route in routes:
@@ -108,10 +121,14 @@ class Runtime:
         for name, adapter in self.adapters.items():
             if id(adapter) not in carried:
                 await _close(name, adapter)
+        if self.trust is not None and self.trust is not successor.trust:
+            await self.trust.revocation.aclose()
 
     async def close(self) -> None:
         for name, adapter in self.adapters.items():
             await _close(name, adapter)
+        if self.trust is not None:
+            await self.trust.revocation.aclose()
 
 
 async def _close(name: str, adapter: Adapter) -> None:
@@ -137,6 +154,7 @@ def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runt
             adapters[name] = registry.get(spec.type)(name, spec.settings, context)
         except (OSError, ValueError) as exc:
             issues.append(loaded.issue(("upstreams", name), f"cannot start: {exc}"))
+    trust = _trust(loaded, previous, config_dir, issues)
     if issues:
         raise ConfigInvalid(issues)
     limits = config.limits
@@ -144,7 +162,31 @@ def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runt
         _compile(route, adapters[route.upstream], config_dir, limits.timeout, limits.max_body_size)
         for route in config.routes
     ]
-    return Runtime(loaded, adapters, routes)
+    return Runtime(loaded, adapters, routes, trust)
+
+
+class Trust(msgspec.Struct):
+    store: TrustStore
+    revocation: RevocationChecker
+    """Shared by every request of a runtime; its OCSP/CRL cache survives reloads that keep trust."""
+
+
+def _trust(
+    loaded: LoadedConfig, previous: Runtime | None, config_dir: str, issues: list[ConfigIssue]
+) -> Trust | None:
+    settings = loaded.config.trust
+    if settings is None:
+        return None
+    if previous is not None and previous.trust and previous.loaded.config.trust == settings:
+        return previous.trust
+    try:
+        store = TrustStore.load(settings, base_dir=config_dir)
+    except OSError as exc:
+        issues.append(loaded.issue(("trust", "anchors"), f"cannot read: {exc}"))
+        return None
+    for problem in store.problems:
+        log.warning("trust_store_problem", problem=problem)
+    return Trust(store, RevocationChecker(settings))
 
 
 def _reusable(previous: Runtime | None, name: str, spec: UpstreamSpec) -> Adapter | None:
@@ -175,8 +217,15 @@ def _compile(
         idempotent=route.idempotent
         if route.idempotent is not None
         else route.match.method in IDEMPOTENT_METHODS,
+        signatures=_signature_policy(route),
         clients=frozenset() if "*" in route.clients else frozenset(route.clients),
     )
+
+
+def _signature_policy(route: Route) -> SignaturePolicy | None:
+    rule = route.verify_signatures
+    policy = rule if isinstance(rule, SignaturePolicy) else SignaturePolicy(mode=rule)
+    return None if policy.mode == "off" else policy
 
 
 class ReloadResult(msgspec.Struct):

@@ -22,7 +22,7 @@ from litestar.testing import TestClient
 from lxml import etree
 
 from gateway.app import create_app
-from gateway.config import ConfigInvalid, load_config
+from gateway.config.loader import ConfigInvalid, load_config
 from gateway.runtime import build_runtime
 from tests.support import BASE_CONFIG, TEST_KEY, free_port, serve_in_thread, write_config
 

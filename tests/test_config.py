@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import ConfigInvalid, load_config
+from gateway.config.loader import ConfigInvalid, load_config
 from gateway.config.units import seconds, size_bytes
 from tests.support import BASE_CONFIG, DEFAULT_CONFIG, write_config
 
@@ -298,3 +298,22 @@ def test_storage_url_must_name_a_supported_database(tmp_path: Path) -> None:
         f"{at(path, 'mysql')}: storage.url: expected sqlite:///FILE or "
         "postgresql://user@host:port/database"
     )
+
+
+def test_verifying_routes_need_a_trust_section(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        BASE_CONFIG
+        + MOCK_UPSTREAM
+        + """
+routes:
+  - id: r
+    match: {{method: POST, path: /r}}
+    clients: ["*"]
+    upstream: mock-a
+    verify_signatures: required
+""",
+    )
+    (issue,) = issues_of(path)
+    assert issue.startswith(f"{at(path, 'verify_signatures')}: routes[0].verify_signatures:")
+    assert "needs a `trust` section" in issue

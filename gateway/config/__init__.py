@@ -1,10 +1,7 @@
 """Configuration: the YAML an administrator writes, typed and checked as a whole.
 
-``load_config(path)`` returns a ``LoadedConfig`` or raises ``ConfigInvalid``
-carrying every problem found, each with file, line and key path.
+``gateway.config.loader.load_config(path)`` returns a ``LoadedConfig`` or raises
+``ConfigInvalid`` carrying every problem found, each with file, line and key
+path. The shape is ``gateway.config.model``; units are ``gateway.config.units``.
+(Nothing is imported here: ``units`` is needed by modules the model imports.)
 """
-
-from gateway.config.loader import ConfigInvalid, ConfigIssue, LoadedConfig, load_config
-from gateway.config.model import GatewayConfig
-
-__all__ = ["ConfigInvalid", "ConfigIssue", "GatewayConfig", "LoadedConfig", "load_config"]

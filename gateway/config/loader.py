@@ -262,6 +262,14 @@ def _check_references(
                 resolve_schema(route.request.schema, os.path.dirname(merged.where(())[0]))
             except SchemaNotFound as exc:
                 issues.append(merged.issue(("routes", i, "request", "schema"), str(exc)))
+        rule = route.verify_signatures
+        if config.trust is None and (rule if isinstance(rule, str) else rule.mode) != "off":
+            issues.append(
+                merged.issue(
+                    ("routes", i, "verify_signatures"),
+                    "verifying signatures needs a `trust` section (the anchors to trust)",
+                )
+            )
         reserved = next((p for p in RESERVED_PATHS if _under(route.match.path, p)), None)
         if reserved is not None:
             issues.append(

@@ -12,6 +12,7 @@ import msgspec
 
 from gateway.config.units import Duration, Size
 from gateway.personaldata import DEFAULT_PERSONAL_FIELDS
+from gateway.signatures.policy import SignatureMode, SignaturePolicy, TrustSettings
 
 Identifier = Annotated[
     str,
@@ -142,6 +143,10 @@ class RouteMessageLog(_Section):
     """Mask personal data in kept bodies. Turn off only where the law asks for the full text."""
 
 
+SignatureRule = SignatureMode | SignaturePolicy
+"""``off``, ``if_present``, ``required``, or a full policy (mode, revocation, algorithms)."""
+
+
 class RequestSpec(_Section):
     schema: str
     """``module.Struct`` under ``schemas/`` for JSON bodies, or a path to an ``.xsd`` for XML."""
@@ -164,6 +169,8 @@ class Route(_Section):
     max_body_size: Size | None = None
     log_bodies: bool = False
     """Bodies of this route may be written to logs (after masking). Off for personal data."""
+    verify_signatures: SignatureRule = "off"
+    """Check the digital signatures of the body (edXML or PDF) before it goes upstream."""
     delivery: Literal["sync", "async"] = "sync"
     """``async``: store the request, answer 202 with a status URL, deliver in the background."""
     message_log: RouteMessageLog = msgspec.field(default_factory=RouteMessageLog)
@@ -178,6 +185,8 @@ class GatewayConfig(_Section):
     limits: Limits = msgspec.field(default_factory=Limits)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
+    trust: TrustSettings | None = None
+    """Trust anchors and revocation checking for routes that verify signatures."""
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     message_log: MessageLogSettings = msgspec.field(default_factory=MessageLogSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)

@@ -1,0 +1,110 @@
+"""Routes that verify signatures, through HTTP: refusals with reasons, results on record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from litestar.testing import TestClient
+
+from gateway.app import create_app
+from gateway.store.tables import message_log
+from tests.pki_chain import (
+    Signers,
+    SigningPKI,
+    edxml,
+    sign_edxml,
+    signers_fixture,  # noqa: F401  (session fixture, used as `signers`)
+    signing_pki_fixture,  # noqa: F401  (session fixture, used as `signing_pki`)
+)
+from tests.support import BASE_CONFIG, TEST_KEY, write_config
+
+CONFIG = """
+storage: {{url: "sqlite:///DB"}}
+trust: {{anchors: "ANCHORS", fetch_timeout: 2s}}
+upstreams:
+  axis:
+    type: mock
+    operations: {{sendEdoc: {{reply: {{body: {{status: OK}}}}}}}}
+routes:
+  - {{id: required, match: {{method: POST, path: /required}}, clients: ["*"], upstream: axis,
+      operation: sendEdoc, request: {{schema: edxml}}, verify_signatures: required}}
+  - {{id: optional, match: {{method: POST, path: /optional}}, clients: ["*"], upstream: axis,
+      operation: sendEdoc, verify_signatures: if_present}}
+  - id: strict
+    match: {{method: POST, path: /strict}}
+    clients: ["*"]
+    upstream: axis
+    operation: sendEdoc
+    verify_signatures: {{mode: required, algorithms: strict, revocation: hard-fail}}
+"""
+XML = {"x-api-key": TEST_KEY, "content-type": "application/xml"}
+
+
+@pytest.fixture
+def client(tmp_path: Path, signing_pki: SigningPKI) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    text = CONFIG.replace("DB", f"{tmp_path}/gw.db").replace("ANCHORS", str(signing_pki.anchors))
+    with TestClient(create_app(str(write_config(tmp_path, BASE_CONFIG + text)))) as test_client:
+        yield test_client
+
+
+def test_a_valid_signature_passes_and_goes_on_record(client: TestClient, signers: Signers) -> None:  # type: ignore[type-arg]
+    response = client.post("/required", content=sign_edxml(edxml(), signers.good), headers=XML)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-lgsp-signature"].startswith("valid; signer=")
+    store = client.app.state.holder.services.store
+    message_id = response.headers["x-lgsp-message-id"]
+
+    async def stored() -> str:
+        async with store.engine.connect() as connection:
+            query = sa.select(message_log.c.signature).where(message_log.c.message_id == message_id)
+            return str((await connection.execute(query)).scalar_one())
+
+    result = json.loads(client.blocking_portal.call(stored))
+    assert result["verdict"] == "valid"
+    assert "Nguyễn Văn An" in result["signer_subject"]
+    assert result["signed_content"] is None  # the proof is kept, not a second copy of the body
+
+
+def test_a_tampered_document_is_refused_with_reasons_in_both_languages(
+    client: TestClient,  # type: ignore[type-arg]
+    signers: Signers,
+) -> None:
+    signed = sign_edxml(edxml(), signers.good)
+    tampered = signed.replace("triển khai".encode(), "hủy bỏ".encode())
+    response = client.post("/required", content=tampered, headers=XML)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "signature_invalid"
+    assert body["verdict"] == "invalid"
+    codes = {error["code"] for error in body["errors"]}
+    assert "digest_mismatch" in codes
+    assert all(error["message"] and error["message_vi"] for error in body["errors"])
+    assert response.headers["x-lgsp-signature"].startswith("invalid")
+
+
+def test_unsigned_is_refused_where_required_and_passes_where_optional(client: TestClient) -> None:  # type: ignore[type-arg]
+    unsigned = edxml().replace(
+        b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="placeholder"/>', b""
+    )
+    required = client.post("/required", content=unsigned, headers=XML)
+    assert (required.status_code, required.json()["verdict"]) == (422, "unsigned")
+    optional = client.post("/optional", content=unsigned, headers=XML)
+    assert optional.status_code == 200
+    assert optional.headers["x-lgsp-signature"].startswith("unsigned")
+
+
+def test_sha1_is_a_warning_by_default_and_refused_where_strict(
+    client: TestClient,  # type: ignore[type-arg]
+    signers: Signers,
+) -> None:
+    sha1 = sign_edxml(edxml(), signers.good, algorithm="rsa-sha1", digest="sha1")
+    lenient = client.post("/optional", content=sha1, headers=XML)
+    assert lenient.status_code == 200
+    assert lenient.headers["x-lgsp-signature"].startswith("valid_with_warnings")
+    strict = client.post("/strict", content=sha1, headers=XML)
+    assert strict.status_code == 422
+    assert "weak_algorithm" in {e["code"] for e in strict.json()["errors"]}
