@@ -50,6 +50,8 @@ MESSAGES_PATH = "/v1/messages"
 """Where a client asks what became of a message it sent to an async route."""
 MESSAGES_PREFIX = MESSAGES_PATH + "/"
 SIGNATURE_HEADER = "x-lgsp-signature"
+CLIENT_GONE = 499
+"""Status recorded (never sent) when the caller left before its body arrived."""
 CLIENT_HEADER = "x-lgsp-client"
 # Never forwarded upstream: hop-by-hop headers, the caller's own credentials,
 # and what the HTTP layer recomputes.
@@ -97,8 +99,9 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
             answer = await _handle(context, scope, receive)
         except Problem as problem:
             answer = problem_answer(problem, exchange)
-        except ClientGone:
+        except ClientGone:  # nobody to answer, but it happened: it goes on record (499)
             exchange.error_code = "client_disconnected"
+            await record(context, (CLIENT_GONE, {}, b"", "text/plain"))
             return
         except Exception:
             log.exception("unexpected_error", request_id=exchange.request_id)

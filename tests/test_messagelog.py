@@ -309,3 +309,47 @@ def test_cli_log_verify_names_the_broken_record(
     run(tamper, url)
     assert main(["log", "verify", "--config", str(config)]) == 1
     assert f"{log_id}: BROKEN at record 3: content was changed" in capsys.readouterr().out
+
+
+def test_a_client_that_leaves_midway_is_on_record_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/gw.db"
+    with gateway(tmp_path, url) as client:
+        app = client.app
+        sent: list[dict[str, Any]] = []
+        messages = iter(
+            [
+                {"type": "http.request", "body": b'{"so_dinh_danh": ', "more_body": True},
+                {"type": "http.disconnect"},
+            ]
+        )
+
+        async def receive() -> dict[str, Any]:
+            return next(messages)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/plain",
+            "raw_path": b"/plain",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"x-api-key", TEST_KEY.encode()), (b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        client.blocking_portal.call(app, scope, receive, send)
+    assert sent == []  # nobody to answer
+
+    async def last(store: Store) -> Any:
+        async with store.engine.connect() as connection:
+            query = sa.select(message_log).order_by(message_log.c.t_request_in.desc()).limit(1)
+            return (await connection.execute(query)).one()
+
+    row = run(last, url)
+    assert (row.status, row.error_code, row.route) == (499, "client_disconnected", "plain")
