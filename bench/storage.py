@@ -1,0 +1,674 @@
+"""What the message log costs and how fast the delivery queue drains, measured by hand.
+
+Run it like ``run.py`` (not in CI): ``.venv/bin/python bench/storage.py [--quick]``.
+It needs wrk and a PostgreSQL server (``LGSP_BENCH_POSTGRES``, default
+``postgresql://postgres@127.0.0.1:5432/test``; every run gets a database of its
+own, dropped afterwards). Two parts:
+
+    1  throughput, message log ON vs OFF: the gateway on route /bench/mock (the
+       request of run.py's scenario b: auth, schema, mock upstream), wrk with
+       50 connections, on SQLite and on PostgreSQL. Floor: log on >= 70 % of off.
+    2  queue drain: 5,000 messages put in the queue (DeliveryQueue.enqueue) of a
+       fresh PostgreSQL database, delivered to a loopback upstream by ONE, then
+       by TWO gateway processes. The upstream holds the first deliveries until
+       every gateway has its share in flight, so the clock starts with all of
+       them running; it stops at the last recorded delivery.
+
+Results: tables on stdout and ``bench/results/storage.json``. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import asyncpg
+import run
+import servers
+import sqlalchemy as sa
+import uvicorn
+
+from adapters.base import GatewayRequest
+from gateway.config.model import DeliverySettings
+from gateway.delivery import DeliveryQueue
+from gateway.store import Store, open_store
+from gateway.store.tables import deliveries, delivery_attempts, message_log
+
+CONFIG = run.BENCH / "storage.yaml"
+RESULTS = run.BENCH / "results" / "storage.json"
+POSTGRES = os.environ.get("LGSP_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+LOG_FLOOR = 0.70  # log on / log off throughput
+BUSY_MACHINE = 0.15  # cores used by processes we did not start: above this, warn
+QUEUE_ROUTE, QUEUE_UPSTREAM, QUEUE_PATH = "bench-deliver", "bench-receiver", "/bench/deliver"
+GATE_PATH = "/_gate"
+
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------ databases
+
+
+def fresh_postgres() -> str:
+    """A new empty database on the bench server; returns its URL."""
+    name = f"lgsp_bench_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(POSTGRES, timeout=5)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise run.BenchError(f"PostgreSQL at {POSTGRES} is needed: {exc}") from None
+    return POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_postgres(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(POSTGRES, timeout=5)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+
+
+@contextlib.contextmanager
+def database(backend: str, temp: Path) -> Iterator[str]:
+    """A storage URL nobody has used: a new SQLite file, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{temp}/{uuid.uuid4().hex[:8]}.db"
+        return
+    url = fresh_postgres()
+    try:
+        yield url
+    finally:
+        drop_postgres(url)
+
+
+def on_store(url: str, work: Callable[[Store], Awaitable[T]], *, migrate: bool = False) -> T:
+    async def main() -> T:
+        store = await open_store(url, str(run.BENCH), migrate=migrate)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+async def count_records(store: Store) -> int:
+    async with store.engine.connect() as connection:
+        query = sa.select(sa.func.count()).select_from(message_log)
+        return int((await connection.execute(query)).scalar_one())
+
+
+# ----------------------------------------------------------------- processes
+
+
+def gateway_cli() -> str:
+    python = Path(sys.executable)
+    found = shutil.which("lgsp-gateway", path=str(python.parent)) or shutil.which("lgsp-gateway")
+    if found is None:
+        raise run.BenchError("lgsp-gateway not found; install the project (make install)")
+    return found
+
+
+def gateway_spec(name: str, port: int, env: dict[str, str]) -> run.ServerSpec:
+    argv = [gateway_cli(), "serve", "--config", str(CONFIG), "--host", run.HOST]
+    return run.ServerSpec(name, [*argv, "--port", str(port)], port, "GET", "/health/live", env)
+
+
+def upstream_spec(port: int) -> run.ServerSpec:
+    argv = [sys.executable, str(Path(__file__).resolve()), "upstream", "--port", str(port)]
+    return run.ServerSpec("upstream", argv, port, "GET", GATE_PATH)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop servers
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    """pid -> (command name, parent pid, CPU ticks so far), from /proc (Linux)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        found[int(entry)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+    return found
+
+
+@contextlib.contextmanager
+def bystanders(every: float = 1.0) -> Iterator[dict[str, float]]:
+    """CPU (cores, averaged over the block) of processes this bench did not start.
+
+    ``postgres``: the database server, part of what is measured. ``other``:
+    anything else on the machine; more than a few per cent of a core means the
+    figures of that run are disturbed (a shared 2-core machine). /proc is read
+    every ``every`` seconds, so processes that come and go in between are seen.
+    """
+    out = {"postgres_cores": 0.0, "other_cores": 0.0}
+    if not Path("/proc/stat").exists():
+        yield out
+        return
+    initial = _processes()
+    first = {pid: spent for pid, (_, _, spent) in initial.items()}
+    last: dict[int, tuple[str, int, int]] = dict(initial)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every):
+            for pid, seen in _processes().items():
+                first.setdefault(pid, 0)  # born during the block: all its CPU counts
+                last[pid] = seen
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    started = time.monotonic()
+    sampler.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        sampler.join()
+        for pid, seen in _processes().items():
+            first.setdefault(pid, 0)
+            last[pid] = seen
+        elapsed = time.monotonic() - started
+        ours = {os.getpid()}
+        for _ in range(4):  # children, grandchildren, ...
+            ours |= {pid for pid, (_, parent, _) in last.items() if parent in ours}
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid, (name, _, spent) in last.items():
+            if pid not in ours:
+                key = "postgres_cores" if name.startswith("postgres") else "other_cores"
+                out[key] += (spent - first[pid]) / ticks / elapsed
+
+
+# ------------------------------------------------ part 1: message log on / off
+
+
+@dataclass
+class LogRun:
+    backend: str
+    message_log: bool
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_request: float | None
+    requests: int
+    non_2xx: int
+    records: int
+    """Message log rows written during the run (warm-up and check request included)."""
+    postgres_cores: float
+    other_cores: float
+
+
+def measure_log(
+    backend: str, enabled: bool, wrk: str, script: Path, temp: Path, settings: run.Settings
+) -> LogRun:
+    (port,) = run.free_ports(1)
+    with database(backend, temp) as url:
+        env = {"BENCH_STORAGE_URL": url, "BENCH_MESSAGE_LOG": "true" if enabled else "false"}
+        name = f"gateway-{backend}-log-{'on' if enabled else 'off'}"
+        scenario = run.Scenario(
+            key=name,
+            label=name,
+            servers=[gateway_spec(name, port, env)],
+            port=port,
+            path="/bench/mock",
+            expect='"ho_va_ten"',
+        )
+        with bystanders() as load:
+            result = run.measure(scenario, wrk, script, temp, settings)
+        records = on_store(url, count_records)
+    return LogRun(
+        backend=backend,
+        message_log=enabled,
+        requests_per_s=result.requests_per_s,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        cpu_us_per_request=result.cpu_us_per_request,
+        requests=result.requests,
+        non_2xx=result.non_2xx,
+        records=records,
+        **load,
+    )
+
+
+def log_part(
+    wrk: str, temp: Path, settings: run.Settings, repeat: int, backends: Sequence[str]
+) -> list[LogRun]:
+    script = temp / "post.lua"
+    script.write_text(run.lua_script(), encoding="utf-8")
+    runs = []
+    for backend in backends:
+        for round_ in range(repeat):
+            for enabled in (False, True):  # interleaved, so drift hits both alike
+                print(
+                    f"bench: {backend}, message log {'on' if enabled else 'off'} "
+                    f"(round {round_ + 1}/{repeat}) ...",
+                    file=sys.stderr,
+                )
+                runs.append(measure_log(backend, enabled, wrk, script, temp, settings))
+                time.sleep(1.0)
+    return runs
+
+
+def log_ratios(runs: list[LogRun]) -> dict[str, dict[str, float]]:
+    """Per backend: median requests/s with the log off and on, and on/off."""
+    out: dict[str, dict[str, float]] = {}
+    for backend in dict.fromkeys(r.backend for r in runs):
+        off = statistics.median(
+            r.requests_per_s for r in runs if r.backend == backend and not r.message_log
+        )
+        on = statistics.median(
+            r.requests_per_s for r in runs if r.backend == backend and r.message_log
+        )
+        out[backend] = {"off_requests_per_s": off, "on_requests_per_s": on, "on_over_off": on / off}
+    return out
+
+
+def print_log_report(runs: list[LogRun], ratio: dict[str, dict[str, float]]) -> None:
+    header = (
+        f"{'backend':<11} {'log':<4} {'requests/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'CPU us/req':>10} {'requests':>9} {'log rows':>9} {'PG cores':>8} {'others':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        cpu = "-" if r.cpu_us_per_request is None else f"{r.cpu_us_per_request:.0f}"
+        print(
+            f"{r.backend:<11} {'on' if r.message_log else 'off':<4} {r.requests_per_s:>10,.0f} "
+            f"{r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {cpu:>10} {r.requests:>9,} {r.records:>9,} "
+            f"{r.postgres_cores:>8.2f} {r.other_cores:>6.2f}"
+        )
+    print()
+    for backend, values in ratio.items():
+        verdict = "OK" if values["on_over_off"] >= LOG_FLOOR else "BELOW THE FLOOR"
+        print(
+            f"{backend:<11} log on / off: {values['on_over_off']:6.1%}  "
+            f"({values['on_requests_per_s']:,.0f} / {values['off_requests_per_s']:,.0f} req/s; "
+            f"floor {LOG_FLOOR:.0%}: {verdict})"
+        )
+    for r in runs:
+        if r.non_2xx:
+            print(f"WARNING {r.backend} log {r.message_log}: {r.non_2xx} non-2xx responses")
+        if r.other_cores > BUSY_MACHINE:
+            print(
+                f"WARNING {r.backend} log {'on' if r.message_log else 'off'}: other processes "
+                f"used {r.other_cores:.2f} cores during the run; its figures are disturbed"
+            )
+
+
+# --------------------------------------------------------- part 2: queue drain
+
+
+async def fill_queue(store: Store, count: int) -> list[str]:
+    """``count`` messages for /bench/deliver, queued as the pipeline queues them."""
+    queue = DeliveryQueue(store, DeliverySettings())
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    body = run.BODY.encode()
+
+    async def one(index: int) -> None:
+        request = GatewayRequest(
+            operation="/deliver",
+            method="POST",
+            path=QUEUE_PATH,
+            body=body,
+            content_type="application/json",
+            headers={"content-type": "application/json", "x-request-id": f"bench-{index}"},
+            request_id=f"bench-{index}",
+            client_id="bench",
+            route_id=QUEUE_ROUTE,
+        )
+        await queue.enqueue(
+            ids[index], client="bench", route=QUEUE_ROUTE, upstream=QUEUE_UPSTREAM, request=request
+        )
+
+    for start in range(0, count, 50):
+        await asyncio.gather(*(one(i) for i in range(start, min(start + 50, count))))
+    return ids
+
+
+async def drain_report(store: Store) -> dict[str, Any]:
+    async with store.engine.connect() as connection:
+        states = dict(
+            (
+                await connection.execute(
+                    sa.select(deliveries.c.state, sa.func.count()).group_by(deliveries.c.state)
+                )
+            ).all()
+        )
+        workers = dict(
+            (
+                await connection.execute(
+                    sa.select(delivery_attempts.c.worker, sa.func.count()).group_by(
+                        delivery_attempts.c.worker
+                    )
+                )
+            ).all()
+        )
+        last = (
+            await connection.execute(sa.select(sa.func.max(delivery_attempts.c.finished_at)))
+        ).scalar()
+        most = (await connection.execute(sa.select(sa.func.max(deliveries.c.attempts)))).scalar()
+        records = int(
+            (
+                await connection.execute(
+                    sa.select(sa.func.count())
+                    .select_from(message_log)
+                    .where(message_log.c.kind == "delivery")
+                )
+            ).scalar_one()
+        )
+    return {
+        "states": {str(k): int(v) for k, v in states.items()},
+        "per_worker": sorted(int(v) for v in workers.values()),
+        "last_finished_at": float(last or 0.0),
+        "most_attempts": int(most or 0),
+        "delivery_records": records,
+    }
+
+
+def gate(port: int, action: str = "") -> dict[str, Any]:
+    connection = http.client.HTTPConnection(run.HOST, port, timeout=5)
+    try:
+        connection.request(
+            "POST" if action else "GET", GATE_PATH + (f"/{action}" if action else "")
+        )
+        answer: dict[str, Any] = json.loads(connection.getresponse().read())
+        return answer
+    finally:
+        connection.close()
+
+
+@dataclass
+class DrainRun:
+    gateways: int
+    concurrency: int
+    messages: int
+    seconds: float
+    messages_per_s: float
+    gateway_cpu_ms_per_message: float | None
+    per_worker: list[int]
+    upstream_requests: int
+    upstream_distinct: int
+    most_attempts: int
+    delivery_records: int
+    postgres_cores: float
+    other_cores: float
+
+
+def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) -> DrainRun:
+    ports = run.free_ports(gateways + 1)
+    upstream_port, gateway_ports = ports[0], ports[1:]
+    with database("postgresql", temp) as url, contextlib.ExitStack() as stack:
+        print(f"bench: queueing {messages:,} messages ...", file=sys.stderr)
+        ids = on_store(url, lambda store: fill_queue(store, messages), migrate=True)
+        stack.enter_context(run.running(upstream_spec(upstream_port), temp))
+        env = {
+            "BENCH_STORAGE_URL": url,
+            "BENCH_UPSTREAM_PORT": str(upstream_port),
+            "BENCH_DELIVERY_CONCURRENCY": str(concurrency),
+        }
+        processes = [
+            stack.enter_context(run.running(gateway_spec(f"gateway-{i}", port, env), temp))
+            for i, port in enumerate(gateway_ports, 1)
+        ]
+        deadline = time.monotonic() + 30
+        while gate(upstream_port)["held"] < gateways * concurrency:  # every gateway at work
+            if time.monotonic() > deadline:
+                raise run.BenchError(f"gateways did not claim: {gate(upstream_port)}")
+            time.sleep(0.05)
+        cpu_before = [run.cpu_seconds(p) for p in processes]
+        watch = stack.enter_context(bystanders())
+        opened = time.time()
+        gate(upstream_port, "open")
+        deadline = time.monotonic() + 600
+        while gate(upstream_port)["distinct"] < messages:
+            if time.monotonic() > deadline:
+                raise run.BenchError(f"queue not drained in 600 s: {gate(upstream_port)}")
+            time.sleep(0.1)
+        while True:  # the upstream has them all; wait for the last states to be written
+            report = on_store(url, drain_report)
+            if report["states"].get("delivered", 0) == messages:
+                break
+            if time.monotonic() > deadline:
+                raise run.BenchError(f"deliveries not recorded: {report['states']}")
+            time.sleep(0.1)
+        cpu_after = [run.cpu_seconds(p) for p in processes]
+        stats = gate(upstream_port)
+    seconds = report["last_finished_at"] - opened
+    cpu: float | None = None
+    spent = [
+        after - before
+        for before, after in zip(cpu_before, cpu_after, strict=True)
+        if before is not None and after is not None
+    ]
+    if len(spent) == gateways:
+        cpu = sum(spent) / messages * 1000
+    if stats["requests"] != messages or stats["distinct"] != messages or stats["missing"]:
+        raise run.BenchError(f"not exactly once: upstream saw {stats}, expected {messages}")
+    if set(stats["sample"]) - set(ids):
+        raise run.BenchError("the upstream received keys that were never queued")
+    return DrainRun(
+        gateways=gateways,
+        concurrency=concurrency,
+        messages=messages,
+        seconds=seconds,
+        messages_per_s=messages / seconds,
+        gateway_cpu_ms_per_message=cpu,
+        per_worker=report["per_worker"],
+        upstream_requests=stats["requests"],
+        upstream_distinct=stats["distinct"],
+        most_attempts=report["most_attempts"],
+        delivery_records=report["delivery_records"],
+        **watch,
+    )
+
+
+def print_drain_report(runs: list[DrainRun]) -> None:
+    header = (
+        f"{'gateways':>8} {'concurrency':>11} {'messages':>8} {'seconds':>7} {'msg/s':>7} "
+        f"{'gw CPU ms/msg':>13} {'PG cores':>8} {'others':>6}  delivered per process"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        cpu = "-" if r.gateway_cpu_ms_per_message is None else f"{r.gateway_cpu_ms_per_message:.2f}"
+        print(
+            f"{r.gateways:>8} {r.concurrency:>11} {r.messages:>8,} {r.seconds:>7.2f} "
+            f"{r.messages_per_s:>7,.0f} {cpu:>13} {r.postgres_cores:>8.2f} {r.other_cores:>6.2f}  "
+            f"{', '.join(map(str, r.per_worker))}"
+        )
+    by_count = {r.gateways: r for r in runs}
+    if 1 in by_count and 2 in by_count:
+        scale = by_count[2].messages_per_s / by_count[1].messages_per_s
+        print(f"\ntwo processes / one: {scale:.2f}x")
+    print("every run: upstream requests == distinct keys == messages (exactly once)")
+
+
+# ------------------------------------------------------- the loopback upstream
+
+
+class GatedUpstream:
+    """Counts requests and distinct Idempotency-Keys; holds requests until ``/_gate/open``."""
+
+    def __init__(self) -> None:
+        self.open = False
+        self.requests = 0
+        self.missing = 0
+        self.held = 0
+        self.keys: Counter[str] = Counter()
+        self.opened = asyncio.Event()
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        path: str = scope["path"]
+        if path.startswith(GATE_PATH):
+            if path == f"{GATE_PATH}/open":
+                self.open = True
+                self.opened.set()
+            body = json.dumps(
+                {
+                    "open": self.open,
+                    "requests": self.requests,
+                    "distinct": len(self.keys),
+                    "repeated": sum(1 for n in self.keys.values() if n > 1),
+                    "missing": self.missing,
+                    "held": self.held,
+                    "sample": list(self.keys)[:100],
+                }
+            ).encode()
+            await self._answer(send, body)
+            return
+        self.requests += 1
+        key = dict(scope["headers"]).get(b"idempotency-key")
+        if key is None:
+            self.missing += 1
+        else:
+            self.keys[key.decode()] += 1
+        if not self.open:
+            self.held += 1
+            await self.opened.wait()
+            self.held -= 1
+        await self._answer(send, servers.UPSTREAM_BODY)
+
+    @staticmethod
+    async def _answer(send: Any, body: bytes) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def serve_upstream(port: int) -> None:
+    uvicorn.run(GatedUpstream(), host=run.HOST, port=port, **servers.UVICORN_SETTINGS)
+
+
+# ---------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command")
+    upstream = sub.add_parser("upstream", help="(internal) run the gated loopback upstream")
+    upstream.add_argument("--port", type=int, required=True)
+    parser.add_argument("--only", choices=["log", "drain"], help="run one part only")
+    parser.add_argument("--duration", type=int, default=10, help="wrk seconds per run (10)")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds (2)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections (50)")
+    parser.add_argument("--repeat", type=int, default=3, help="log off/on pairs per backend (3)")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="for part 1")
+    parser.add_argument("--messages", type=int, default=5000, help="queued for part 2 (5000)")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="delivery.concurrency per process (32)"
+    )
+    parser.add_argument("--quick", action="store_true", help="3 s runs, 1 pair, 1,000 messages")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.repeat, args.messages = 3, 1, 1, 1000
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "upstream":
+        serve_upstream(args.port)
+        return 0
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    settings = run.Settings(args.duration, args.warmup, 2, args.connections)
+    document: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "settings": {**asdict(settings), "repeat": args.repeat, "messages": args.messages},
+    }
+    log_runs: list[LogRun] = []
+    drain_runs: list[DrainRun] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="lgsp-bench-storage-") as name:
+            temp = Path(name)
+            if args.only in (None, "log"):
+                wrk = run.ensure_wrk()
+                document["versions"] = run.versions(wrk)
+                backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+                log_runs = log_part(wrk, temp, settings, args.repeat, backends)
+            if args.only in (None, "drain"):
+                for gateways in (1, 2):
+                    print(f"bench: queue drain with {gateways} gateway(s) ...", file=sys.stderr)
+                    drain_runs.append(
+                        measure_drain(gateways, args.messages, args.concurrency, temp)
+                    )
+                    time.sleep(1.0)
+    except run.BenchError as exc:
+        print(f"bench: FAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        run.kill_all_started()
+    if log_runs:
+        ratio = log_ratios(log_runs)
+        print_log_report(log_runs, ratio)
+        document["message_log"] = {
+            "runs": [asdict(r) for r in log_runs],
+            "ratios": ratio,
+            "floor": LOG_FLOOR,
+        }
+        print()
+    if drain_runs:
+        print_drain_report(drain_runs)
+        document["drain"] = [asdict(r) for r in drain_runs]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nresults: {RESULTS.relative_to(run.ROOT)}", file=sys.stderr)
+    return 1 if any(r.non_2xx for r in log_runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
