@@ -106,6 +106,7 @@ def create_app(
         holder.services = await Services.start(
             holder.current.loaded,
             resolve=lambda route, upstream: holder.current.delivery_target(route, upstream),
+            serves=lambda upstream: upstream in holder.current.adapters,
         )
         if handle_sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_signal)

@@ -47,6 +47,8 @@ from gateway.store.tables import deliveries, delivery_attempts
 log = get_logger(__name__)
 
 WAITING = ("queued", "failed")
+LEASE_LOST = "lease_lost"
+"""``finish`` found the delivery taken over by another worker: this attempt is not recorded."""
 STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
 
 
@@ -204,19 +206,7 @@ class DeliveryQueue:
         response = outcome.response
         c = deliveries.c
         async with self.store.engine.begin() as connection:
-            await connection.execute(
-                delivery_attempts.insert().values(
-                    delivery_id=claimed.id,
-                    attempt=claimed.attempt,
-                    started_at=started,
-                    finished_at=now,
-                    worker=worker,
-                    outcome=outcome.code,
-                    status=outcome.status,
-                    detail=outcome.detail,
-                )
-            )
-            await connection.execute(
+            moved = await connection.execute(
                 deliveries.update()
                 .where(c.id == claimed.id, c.leased_by == worker)
                 .values(
@@ -231,6 +221,20 @@ class DeliveryQueue:
                     response_type=response.content_type if response else None,
                 )
             )
+            await connection.execute(
+                delivery_attempts.insert().values(
+                    delivery_id=claimed.id,
+                    attempt=claimed.attempt,
+                    started_at=started,
+                    finished_at=now,
+                    worker=worker,
+                    outcome=outcome.code,
+                    status=outcome.status,
+                    detail=outcome.detail,
+                )
+            )
+        if moved.rowcount != 1:  # our lease expired and another worker owns it now
+            return LEASE_LOST
         return state
 
     # --- reading and administration ---
@@ -253,6 +257,7 @@ class DeliveryQueue:
         view["attempt_history"] = [
             {
                 "attempt": a.attempt,
+                "worker": a.worker,
                 "started_at": a.started_at,
                 "finished_at": a.finished_at,
                 "outcome": a.outcome,
@@ -346,12 +351,15 @@ class DeliveryWorker:
         worker_id: str,
         resolve: Callable[[str, str], tuple[Adapter, float] | None],
         on_delivered: Callable[[Claimed, Outcome, float], Any] | None = None,
+        serves: Callable[[str], bool] = lambda upstream: True,
     ) -> None:
         self.queue = queue
         self.worker_id = worker_id
         self.resolve = resolve
         """(route id, upstream name) -> (adapter, timeout seconds), None if no longer configured."""
         self.on_finished = on_delivered
+        self.serves = serves
+        """Whether this process has the upstream now: it claims nothing it cannot deliver."""
         self._inflight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -373,6 +381,8 @@ class DeliveryWorker:
     async def _poll(self) -> None:
         limit = self.queue.settings.concurrency
         for upstream in await self.queue.pending_upstreams():
+            if not self.serves(upstream):  # another replica's config may have it
+                continue
             free = limit - self._inflight.get(upstream, 0)
             if free <= 0:
                 continue

@@ -57,9 +57,15 @@ class Services:
         self._housekeeping: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, loaded: LoadedConfig, resolve: Resolve) -> Services:
+    async def start(
+        cls, loaded: LoadedConfig, resolve: Resolve, serves: Callable[[str], bool]
+    ) -> Services:
         config = loaded.config
-        store = await open_store(config.storage.url, os.path.dirname(loaded.path))
+        # One connection per delivery in flight, plus the log writer and the requests.
+        pool = config.delivery.concurrency * max(1, len(config.upstreams)) + 10
+        store = await open_store(
+            config.storage.url, os.path.dirname(loaded.path), pool_size=min(pool, 100)
+        )
         log_id = default_log_id()
         message_log = MessageLog(store, log_id) if config.message_log.enabled else None
         if message_log is not None:
@@ -71,7 +77,9 @@ class Services:
             DeliveryQueue(store, config.delivery),
             IdempotencyStore(store, seconds(config.idempotency.ttl)),
         )
-        services.worker = DeliveryWorker(services.queue, log_id, resolve, services._delivered)
+        services.worker = DeliveryWorker(
+            services.queue, log_id, resolve, services._delivered, serves
+        )
         services.worker.start()
         services._housekeeping = asyncio.create_task(services._housekeep())
         return services

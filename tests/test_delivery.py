@@ -228,3 +228,61 @@ def test_idempotency_key_on_an_async_route_queues_once(
         wait_for_state(client, first["message_id"], "delivered")
         time.sleep(0.2)
     assert len(recorder.received) == 1
+
+
+def test_a_worker_whose_lease_was_taken_over_changes_nothing(tmp_path: Path) -> None:
+    import asyncio
+
+    from adapters.base import GatewayRequest
+    from gateway.config.model import DeliverySettings
+    from gateway.delivery import LEASE_LOST, DeliveryQueue, Outcome
+    from gateway.store import open_store
+    from gateway.store.tables import deliveries
+
+    async def scenario() -> tuple[str, str, list[str]]:
+        store = await open_store(f"sqlite:///{tmp_path}/q.db")
+        queue = DeliveryQueue(store, DeliverySettings(lease="1ms"))
+        request = GatewayRequest(operation="/edoc", method="POST", path="/v1/documents")
+        await queue.enqueue("m1", client="a", route="send", upstream="axis", request=request)
+        (mine,) = await queue.claim("worker-a", "axis", 1)
+        await asyncio.sleep(0.01)  # the lease runs out...
+        taken = await queue.claim("worker-b", "axis", 1)  # ...and another worker takes it
+        assert len(taken) == 1
+        done = Outcome(delivered=True, retry=False, code="delivered", status=200)
+        late = await queue.finish(mine, "worker-a", done, started=0.0)
+        async with store.engine.connect() as connection:
+            row = (
+                await connection.execute(sa.select(deliveries.c.state, deliveries.c.leased_by))
+            ).one()
+        view = await queue.get("m1")
+        await store.close()
+        assert view is not None
+        return late, f"{row.state}/{row.leased_by}", [a["worker"] for a in view["attempt_history"]]
+
+    late, state, history = asyncio.run(scenario())
+    assert late == LEASE_LOST
+    assert state == "delivering/worker-b"  # still the new owner's
+    assert history == ["worker-a"]  # what happened is kept
+
+
+def test_a_worker_claims_only_for_upstreams_it_has(tmp_path: Path) -> None:
+    import asyncio
+
+    from adapters.base import GatewayRequest
+    from gateway.config.model import DeliverySettings
+    from gateway.delivery import DeliveryQueue, DeliveryWorker
+    from gateway.store import open_store
+
+    async def scenario() -> int:
+        store = await open_store(f"sqlite:///{tmp_path}/q.db")
+        queue = DeliveryQueue(store, DeliverySettings())
+        request = GatewayRequest(operation="/x", method="POST", path="/x")
+        await queue.enqueue("m1", client="a", route="r", upstream="elsewhere", request=request)
+        worker = DeliveryWorker(queue, "w", lambda r, u: None, serves=lambda u: u != "elsewhere")
+        await worker._poll()
+        view = await queue.get("m1")
+        await store.close()
+        assert view is not None
+        return int(view["attempts"])
+
+    assert asyncio.run(scenario()) == 0

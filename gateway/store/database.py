@@ -49,11 +49,15 @@ def engine_url(url: str, base_dir: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-async def open_store(url: str, base_dir: str = ".", *, migrate: bool = True) -> Store:
+async def open_store(
+    url: str, base_dir: str = ".", *, migrate: bool = True, pool_size: int = 10
+) -> Store:
+    """``pool_size``: connections kept open (PostgreSQL); below the work in flight, each
+    transaction would open and close its own."""
     full = engine_url(url, base_dir)
     options: dict[str, Any] = {}
     if full.startswith("postgresql"):
-        options = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+        options = {"pool_size": pool_size, "max_overflow": 10, "pool_pre_ping": True}
     engine = create_async_engine(full, **options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
