@@ -51,16 +51,22 @@ _UPSTREAM_HEADERS = [
 ]
 
 
+async def lifespan(receive: Receive, send: Send) -> None:
+    """The ASGI lifespan handshake, for raw apps that have nothing to start."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def upstream_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Scenario (c): an upstream as cheap as uvicorn allows; reads the body, answers JSON."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     more = True

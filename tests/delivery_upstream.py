@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from tests.support import lifespan
+
 Mode = Literal["fast", "hold", "unavailable"]
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -66,7 +68,7 @@ class RecordingUpstream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -105,16 +107,6 @@ class RecordingUpstream:
                 replayed = True
         extra = [(b"idempotency-replayed", b"true")] if replayed else []
         await _answer(send, 201 if not replayed else 200, stored, extra)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _body(receive: Receive) -> bytes:

@@ -39,7 +39,7 @@ from gateway.signatures import (
     VerificationResult,
     verify,
 )
-from tests.support import free_port, serve_in_thread
+from tests.support import free_port, lifespan, serve_in_thread
 
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -335,13 +335,8 @@ class SigningPKI:
 
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "lifespan":
-                while True:
-                    message = await receive()
-                    if message["type"] == "lifespan.startup":
-                        await send({"type": "lifespan.startup.complete"})
-                    elif message["type"] == "lifespan.shutdown":
-                        await send({"type": "lifespan.shutdown.complete"})
-                        return
+                await lifespan(receive, send)
+                return
             body = b""
             while True:
                 message = await receive()

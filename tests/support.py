@@ -61,6 +61,17 @@ def serve_in_thread(app: Any, port: int | None = None, **options: Any) -> Iterat
         thread.join(timeout=10)
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    """The ASGI lifespan handshake, for raw test apps that have nothing to start."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def write_config(directory: Path, text: str, name: str = "gateway.yaml") -> Path:
     """Write a YAML file (dedented); ``{test_key}`` etc. are filled with key hashes."""
     path = directory / name
