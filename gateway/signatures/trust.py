@@ -373,32 +373,26 @@ class TrustStore:
         for cert in result.path:
             name = subject_of(cert)
             window = f"{_day(cert.not_valid_before_utc)} to {_day(cert.not_valid_after_utc)}"
+            failure = None
             if at < cert.not_valid_before_utc:
-                detail = (
-                    f"{name}: valid from {_day(cert.not_valid_before_utc)}, time used {_day(at)}"
-                )
-                result.reasons.append(reason("not_yet_valid", "error", detail))
-                result.checks.append(
-                    Check(
-                        name="validity",
-                        status="fail",
-                        certificate=name,
-                        message=f"not yet valid at {_day(at)} (valid {window})",
-                        code="not_yet_valid",
-                    )
+                failure = (
+                    "not_yet_valid",
+                    "not yet valid",
+                    f"valid from {_day(cert.not_valid_before_utc)}",
                 )
             elif at > cert.not_valid_after_utc:
-                detail = (
-                    f"{name}: valid until {_day(cert.not_valid_after_utc)}, time used {_day(at)}"
-                )
-                result.reasons.append(reason("expired", "error", detail))
+                failure = ("expired", "expired", f"valid until {_day(cert.not_valid_after_utc)}")
+            if failure is not None:
+                code, state, bound = failure
+                detail = f"{name}: {bound}, time used {_day(at)}"
+                result.reasons.append(reason(code, "error", detail))
                 result.checks.append(
                     Check(
                         name="validity",
                         status="fail",
                         certificate=name,
-                        message=f"expired at {_day(at)} (valid {window})",
-                        code="expired",
+                        message=f"{state} at {_day(at)} (valid {window})",
+                        code=code,
                     )
                 )
             else:
