@@ -19,7 +19,7 @@ from gateway.messagelog import Cursor, SearchFilter, export, purge, search, veri
 from gateway.problems import Problem
 from gateway.runtime import RuntimeHolder
 from gateway.services import Services
-from gateway.typecheck import collect_errors, format_path
+from gateway.validation import BodyInvalid, JsonBody, body_problem
 
 MAX_PAGE = 1000
 
@@ -164,15 +164,9 @@ async def _body(request: Request[Any, Any, Any], kind: type[Any], empty_ok: bool
     if empty_ok and not raw.strip():
         raw = b"{}"
     try:
-        data = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise Problem("malformed_body", f"not valid JSON: {exc}") from None
-    errors = collect_errors(data, kind)
-    if errors:
-        listed = [{"path": format_path(e.path), "message": e.message} for e in errors]
-        raise Problem(
-            "schema_invalid", f"{len(listed)} error(s) in the request body", errors=listed
-        )
+        data = JsonBody(kind.__name__, kind).validate(raw)
+    except BodyInvalid as exc:
+        raise body_problem(exc) from None
     return msgspec.convert(data, kind)
 
 

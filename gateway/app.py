@@ -20,7 +20,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import Receive, Scope, Send
 
 from gateway import __version__, health, openapi, pipeline
-from gateway.admin import admin_router
+from gateway.admin import admin_router, holder_of
 from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.logs import get_logger
@@ -39,11 +39,6 @@ _STATUS_CODES = {
 }
 
 
-def _holder(request: Request[Any, Any, Any]) -> RuntimeHolder:
-    holder: RuntimeHolder = request.app.state.holder
-    return holder
-
-
 @asgi("/", is_mount=True, copy_scope=False)  # the pipeline never mutates the scope
 async def data_plane(scope: Scope, receive: Receive, send: Send) -> None:
     """Every path that is not a fixed endpoint: the configured routes."""
@@ -58,7 +53,7 @@ async def live() -> dict[str, str]:
 
 @get("/health/ready")
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    holder = _holder(request)
+    holder = holder_of(request)
     if not holder.started:
         raise Problem("not_ready", "configuration not loaded yet")
     report = await health.readiness(holder.current)
@@ -67,12 +62,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 
 @get("/schema/openapi.json")
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return openapi.openapi(_holder(request).current)
+    return openapi.openapi(holder_of(request).current)
 
 
 @get(["/schema", "/docs"], media_type="text/html")
 async def docs(request: Request[Any, Any, Any]) -> str:
-    return openapi.docs_page(_holder(request).current)
+    return openapi.docs_page(holder_of(request).current)
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

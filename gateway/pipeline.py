@@ -42,7 +42,7 @@ from gateway.signatures.policy import SignaturePolicy
 
 if TYPE_CHECKING:
     from gateway.signatures.result import VerificationResult
-from gateway.validation import BodyInvalid
+from gateway.validation import BodyInvalid, body_problem
 
 API_KEY_HEADER = "x-api-key"
 MESSAGE_ID_HEADER = b"x-lgsp-message-id"
@@ -384,13 +384,7 @@ def validate(route: CompiledRoute, body: bytes, content_type: str) -> object:
     try:
         return schema.validate(body)
     except BodyInvalid as exc:
-        errors = [msgspec.structs.asdict(e) for e in exc.errors]
-        for error in errors:
-            if error["rule"] is None:
-                del error["rule"]
-        raise Problem(
-            exc.code, f"{len(errors)} error(s) in the request body", errors=errors
-        ) from None
+        raise body_problem(exc) from None
 
 
 def forwarded_headers(

@@ -20,6 +20,7 @@ from lxml import etree
 
 import schemas
 from gateway import xmlsafe
+from gateway.problems import Problem
 from gateway.typecheck import collect_errors, format_path
 
 SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
@@ -41,6 +42,12 @@ class BodyInvalid(ValueError):
         super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
         self.errors = errors
         self.code = code
+
+
+def body_problem(invalid: BodyInvalid) -> Problem:
+    """What the caller sees of a body its schema refused: every error, with its path."""
+    errors = msgspec.to_builtins(invalid.errors)  # a BodyError without a rule omits it
+    return Problem(invalid.code, f"{len(errors)} error(s) in the request body", errors=errors)
 
 
 class BodySchema(Protocol):
