@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from gateway.logs import get_logger
 from gateway.store import Store
+from gateway.store.appender import open_appender
 from gateway.store.tables import log_anchor, message_log
 
 GENESIS = "0" * 64
@@ -88,8 +89,11 @@ def default_log_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+_COLUMNS = [column.name for column in message_log.c]
+
+
 class MessageLog:
-    """Group-commit writer of one chain."""
+    """Group-commit writer of one chain, on a connection of its own (``store.appender``)."""
 
     def __init__(self, store: Store, log_id: str | None = None, *, max_batch: int = 500) -> None:
         self.store = store
@@ -99,6 +103,8 @@ class MessageLog:
         self._seq = 0
         self._last_hash = GENESIS
         self._task: asyncio.Task[None] | None = None
+        self._appender = open_appender(store, message_log)
+        self._busy = False
 
     async def start(self) -> None:
         async with self.store.engine.connect() as connection:
@@ -127,39 +133,44 @@ class MessageLog:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            self._busy = True
+            try:
+                await self._commit(batch)
+            finally:
+                self._busy = False
 
     async def _commit(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]]) -> None:
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         seq, last = self._seq, self._last_hash
         for record, _ in batch:
             seq += 1
             digest = record_hash(last, self.log_id, seq, record)
             row = msgspec.structs.asdict(record)
             row.update(log_id=self.log_id, seq=seq, prev_hash=last, hash=digest)
-            rows.append(row)
+            rows.append(tuple(row[name] for name in _COLUMNS))
             last = digest
         try:
-            async with self.store.engine.begin() as connection:
-                await connection.execute(message_log.insert(), rows)
+            await self._appender.append(rows)
         except Exception as exc:
             log.error("message_log_write_failed", error=type(exc).__name__, records=len(rows))
             for _, done in batch:
                 if not done.done():
                     done.set_exception(LogUnavailable(f"message log write failed: {exc}"))
             return
+        first = self._seq + 1
         self._seq, self._last_hash = seq, last
-        for (_, done), row in zip(batch, rows, strict=True):
+        for number, (_, done) in enumerate(batch, start=first):
             if not done.done():
-                done.set_result(row["seq"])
+                done.set_result(number)
 
     async def close(self) -> None:
         """Write what is queued, then stop."""
-        while not self._queue.empty():
+        while not self._queue.empty() or self._busy:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self._appender.close()
 
 
 # --- verification -----------------------------------------------------------

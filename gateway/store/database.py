@@ -60,14 +60,14 @@ async def open_store(
         options = {"pool_size": pool_size, "max_overflow": 10, "pool_pre_ping": True}
     engine = create_async_engine(full, **options)
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     store = Store(engine, full)
     if migrate:
         await store.migrate()
     return store
 
 
-def _sqlite_pragmas(connection: Any, _: Any) -> None:
+def sqlite_pragmas(connection: Any, _: Any) -> None:
     """WAL for concurrent readers; FULL sync so a commit survives power loss, not only a crash."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
