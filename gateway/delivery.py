@@ -312,6 +312,20 @@ class DeliveryQueue:
         return result.rowcount == 1
 
 
+    async def purge_finished(self, before: float) -> int:
+        """Delete delivered and discarded messages that ended before ``before``."""
+        c = deliveries.c
+        finished = sa.select(c.id).where(
+            c.state.in_(("delivered", "discarded")), c.updated_at < before
+        )
+        async with self.store.engine.begin() as connection:
+            await connection.execute(
+                delivery_attempts.delete().where(delivery_attempts.c.delivery_id.in_(finished))
+            )
+            result = await connection.execute(deliveries.delete().where(c.id.in_(finished)))
+        return result.rowcount
+
+
 def _view(row: Any) -> dict[str, Any]:
     view: dict[str, Any] = {
         "message_id": row.id,

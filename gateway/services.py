@@ -53,6 +53,7 @@ class Services:
             if config.message_log.archive_dir
             else None
         )
+        self.keep_finished = seconds(config.delivery.keep_finished)
         self.worker: DeliveryWorker | None = None
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -123,6 +124,9 @@ class Services:
                     if purged:
                         log.info("message_log_purged", records=purged)
                 await self.idempotency.purge()
+                finished = await self.queue.purge_finished(time.time() - self.keep_finished)
+                if finished:
+                    log.info("deliveries_purged", messages=finished)
             except Exception:
                 log.exception("housekeeping_failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)

@@ -317,3 +317,24 @@ routes:
     (issue,) = issues_of(path)
     assert issue.startswith(f"{at(path, 'verify_signatures')}: routes[0].verify_signatures:")
     assert "needs a `trust` section" in issue
+
+
+def test_an_async_route_must_finish_within_the_delivery_lease(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        BASE_CONFIG
+        + MOCK_UPSTREAM
+        + """
+delivery: {{lease: 30s}}
+routes:
+  - id: r
+    match: {{method: POST, path: /r}}
+    clients: ["*"]
+    upstream: mock-a
+    delivery: async
+    timeout: 45s
+""",
+    )
+    (issue,) = issues_of(path)
+    assert issue.startswith(f"{at(path, 'timeout: 45s')}: routes[0].timeout:")
+    assert "shorter than delivery.lease (30s)" in issue

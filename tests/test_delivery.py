@@ -286,3 +286,43 @@ def test_a_worker_claims_only_for_upstreams_it_has(tmp_path: Path) -> None:
         return int(view["attempts"])
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_finished_deliveries_are_purged_after_keep_finished_dead_letters_are_kept(
+    storage_url: str,
+) -> None:
+    import asyncio
+
+    from adapters.base import GatewayRequest
+    from gateway.config.model import DeliverySettings
+    from gateway.delivery import DeliveryQueue
+    from gateway.store import open_store
+    from gateway.store.tables import deliveries
+
+    async def scenario() -> tuple[int, list[str]]:
+        store = await open_store(storage_url)
+        queue = DeliveryQueue(store, DeliverySettings())
+        request = GatewayRequest(operation="/edoc", method="POST", path="/v1/documents")
+        ended = {"old-ok": ("delivered", 100.0), "old-dropped": ("discarded", 100.0)}
+        ended |= {"old-dead": ("dead", 100.0), "new-ok": ("delivered", time.time())}
+        async with store.engine.begin() as connection:
+            await connection.execute(deliveries.delete())
+        for message_id, (state, updated_at) in ended.items():
+            await queue.enqueue(
+                message_id, client="a", route="send", upstream="axis", request=request
+            )
+            async with store.engine.begin() as connection:
+                await connection.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id == message_id)
+                    .values(state=state, updated_at=updated_at)
+                )
+        purged = await queue.purge_finished(time.time() - 3600)
+        async with store.engine.connect() as connection:
+            left = (await connection.execute(sa.select(deliveries.c.id))).scalars().all()
+        await store.close()
+        return purged, sorted(left)
+
+    purged, left = asyncio.run(scenario())
+    assert purged == 2
+    assert left == ["new-ok", "old-dead"]

@@ -22,6 +22,7 @@ from adapters import registry
 from adapters.base import AdapterSettings
 from gateway.config.model import INCLUDABLE_SECTIONS, GatewayConfig
 from gateway.config.source import Document, SourceIssue, read_yaml
+from gateway.config.units import seconds
 from gateway.routing import RouteConflict, Router
 from gateway.typecheck import Path, collect_errors, format_path
 from gateway.validation import SchemaNotFound, resolve_schema
@@ -268,6 +269,16 @@ def _check_references(
                 merged.issue(
                     ("routes", i, "verify_signatures"),
                     "verifying signatures needs a `trust` section (the anchors to trust)",
+                )
+            )
+        timeout = seconds(route.timeout or config.limits.timeout)
+        if route.delivery == "async" and timeout >= seconds(config.delivery.lease):
+            issues.append(
+                merged.issue(
+                    ("routes", i, "timeout"),
+                    f"an async route's timeout ({timeout:g}s) must be shorter than "
+                    f"delivery.lease ({config.delivery.lease}): a delivery still running when "
+                    "its lease expires would be sent a second time",
                 )
             )
         reserved = next((p for p in RESERVED_PATHS if _under(route.match.path, p)), None)
