@@ -97,16 +97,42 @@ class UpstreamTimeout(UpstreamError):
         return "timeout"
 
 
+class UpstreamRejected(UpstreamError):
+    """The upstream understood the call and refused its data (a validation error of theirs).
+
+    The caller's data is at fault, not the link: never retried, answered as 422.
+    """
+
+    code = "upstream_rejected"
+
+    @property
+    def retry_condition(self) -> str | None:
+        return None
+
+
+class UpstreamAuthFailed(UpstreamError):
+    """The gateway's own credentials for the upstream were refused (login, signature)."""
+
+    code = "upstream_auth_failed"
+
+    @property
+    def retry_condition(self) -> str | None:
+        return None
+
+
 class RequestRejected(Exception):
     """The request cannot become an upstream call (e.g. it does not fit the WSDL).
 
-    The caller's fault, found by the adapter before anything was sent.
+    The caller's fault, found by the adapter before anything was sent. ``code``
+    is one of ``gateway.problems.CODES`` (the caller's stable error code);
+    ``errors`` lists ``{"path": ..., "message": ...}`` items like schema errors.
     """
 
-    def __init__(self, code: Literal["malformed_body", "schema_invalid"], detail: str) -> None:
+    def __init__(self, code: str, detail: str, *, errors: list[dict[str, str]] | None = None):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.errors = errors
 
 
 @runtime_checkable
@@ -126,6 +152,65 @@ class Adapter(Protocol):
     async def aclose(self) -> None:
         """Release pooled connections; called once the upstream is no longer configured."""
         ...
+
+
+class AdapterState(Protocol):
+    """A small durable memory of one upstream (e.g. the last status synced per dossier).
+
+    Kept in the gateway's store, so replicas sharing PostgreSQL share it.
+    Keys and values are short strings; each adapter sees only its own keys.
+    """
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str) -> None: ...
+
+
+class InboundMessage(msgspec.Struct, kw_only=True):
+    """Something an adapter fetched from its upstream for another configured upstream.
+
+    The document axis poller hands each received document to ``AdapterHost.accept``,
+    which stores it for delivery to ``upstream`` (an agency system) exactly as an
+    async route would, and records it in the message log.
+    """
+
+    key: str
+    """Dedupe key, e.g. ``"edoc:<docId>"``: a key already accepted is not queued again."""
+    upstream: str
+    """The configured upstream that gets it."""
+    source: str
+    """Who it comes from, for the record (stands in for the client id), e.g. the adapter name."""
+    request: GatewayRequest
+    """What to send there: operation, method, path, body, headers, as for a route."""
+
+
+class AdapterHost(Protocol):
+    """What the running gateway offers an adapter that needs more than ``handle``."""
+
+    name: str
+    """The upstream's configured name."""
+    state: AdapterState
+
+    async def accept(self, message: InboundMessage) -> tuple[str, bool]:
+        """Store ``message`` durably for delivery; (message id, False if the key was seen)."""
+        ...
+
+    def has_upstream(self, name: str) -> bool:
+        """Whether ``name`` is a configured upstream now (a mapping may point at a removed one)."""
+        ...
+
+
+@runtime_checkable
+class HostedAdapter(Adapter, Protocol):
+    """An adapter with background work or state: started once the gateway can host it.
+
+    ``start`` is called after the adapter is built and before it serves a
+    request in the server (never by ``config check`` or other commands); its
+    background tasks end in ``aclose``. An adapter kept across a reload is not
+    started twice.
+    """
+
+    async def start(self, host: AdapterHost) -> None: ...
 
 
 class AdapterFactory(Protocol):

@@ -7,7 +7,7 @@ third-party package declares its own, so there is exactly one mechanism.
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from adapters.base import AdapterFactory
 
@@ -19,17 +19,22 @@ class UnknownAdapter(LookupError):
 
 
 @cache
+def _declared() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def available() -> dict[str, AdapterFactory]:
     """All adapters installed in this environment, by ``type`` name."""
-    found: dict[str, AdapterFactory] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found[ep.name] = ep.load()
-    return dict(sorted(found.items()))
+    return {name: get(name) for name in sorted(_declared())}
 
 
+@cache
 def get(type_name: str) -> AdapterFactory:
-    try:
-        return available()[type_name]
-    except KeyError:
-        known = ", ".join(available()) or "none installed"
-        raise UnknownAdapter(f"unknown adapter type {type_name!r} (known: {known})") from None
+    """The adapter class of ``type_name``, imported on first use (one broken package
+    then fails only the configs that use it)."""
+    entry = _declared().get(type_name)
+    if entry is None:
+        known = ", ".join(sorted(_declared())) or "none installed"
+        raise UnknownAdapter(f"unknown adapter type {type_name!r} (known: {known})")
+    factory: AdapterFactory = entry.load()
+    return factory

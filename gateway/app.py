@@ -103,6 +103,7 @@ def create_app(
             resolve=lambda route, upstream: holder.current.delivery_target(route, upstream),
             serves=lambda upstream: upstream in holder.current.adapters,
         )
+        await holder.start_hosted()
         if handle_sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_signal)
 

@@ -30,6 +30,8 @@ CODES: dict[str, tuple[int, str]] = {
     "xml_forbidden": (400, "XML construct not accepted"),
     "schema_invalid": (422, "Request body does not match the schema"),
     "signature_invalid": (422, "Digital signature verification failed"),
+    "checksum_invalid": (403, "Message checksum does not verify"),
+    "dossier_status_regression": (409, "Dossier status cannot move backwards"),
     "config_invalid": (422, "Configuration is invalid"),
     "idempotency_conflict": (409, "Idempotency-Key already used with another request"),
     "idempotency_in_progress": (409, "The first request with this Idempotency-Key is not done"),
@@ -38,6 +40,8 @@ CODES: dict[str, tuple[int, str]] = {
     "upstream_timeout": (504, "Upstream did not answer in time"),
     "upstream_unavailable": (502, "Upstream cannot be reached"),
     "upstream_error": (502, "Upstream answered with an error"),
+    "upstream_rejected": (422, "Upstream refused the request's data"),
+    "upstream_auth_failed": (502, "Upstream refused the gateway's credentials"),
     "not_ready": (503, "Gateway is not ready"),
     "internal_error": (500, "Internal gateway error"),
 }

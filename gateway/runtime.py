@@ -273,6 +273,13 @@ class RuntimeHolder:
                     kept=old.loaded.digest[:12],
                 )
                 return ReloadResult(ok=False, digest=old.loaded.digest, issues=exc.issues)
+            try:
+                await self._start_hosted(new.adapters, already=old.adapters)
+            except Exception as exc:
+                log.exception("config_reload_rejected", config=self.path)
+                await new.retire(successor=old)  # closes what was built for it alone
+                issue = loaded.issue(("upstreams",), f"an adapter could not start: {exc}")
+                return ReloadResult(ok=False, digest=old.loaded.digest, issues=[issue])
             self._current = new
             fixed = [
                 name
@@ -286,6 +293,18 @@ class RuntimeHolder:
             task.add_done_callback(self._retiring.discard)
             log.info("config_reloaded", config=self.path, digest=loaded.digest[:12])
             return ReloadResult(ok=True, digest=loaded.digest)
+
+    async def start_hosted(self) -> None:
+        """Start the current runtime's hosted adapters (once the services exist)."""
+        await self._start_hosted(self.current.adapters)
+
+    async def _start_hosted(
+        self, adapters: dict[str, Adapter], already: dict[str, Adapter] | None = None
+    ) -> None:
+        from gateway.hosting import start_hosted
+
+        assert self.services is not None, "services start before adapters are hosted"
+        await start_hosted(adapters, self.services, lambda: set(self.current.adapters), already)
 
     async def close(self) -> None:
         for task in list(self._retiring):

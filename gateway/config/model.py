@@ -97,6 +97,9 @@ class DeliverySettings(_Section):
     poll_interval: Duration = "500ms"
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
     """Deliveries in flight per upstream, per gateway process."""
+    keep_finished: Duration = "30d"
+    """Delivered and discarded messages (stored request, answer, attempts) are deleted this
+    long after they end; the message log keeps their evidence. Dead letters are kept."""
 
 
 class IdempotencySettings(_Section):
@@ -158,6 +161,9 @@ class Route(_Section):
     upstream: Identifier
     clients: Annotated[list[str], msgspec.Meta(min_length=1)]
     """Client ids allowed to call this route; ``"*"`` allows every client."""
+    public: bool = False
+    """Callable without an API key (e.g. a national system's callback, which the adapter
+    authenticates itself, as PayGov's checksum). Recorded with client ``public``."""
     operation: str = ""
     description: str = ""
     summary: str = ""

@@ -30,7 +30,11 @@ def _v1_initial(connection: sa.Connection) -> None:
     )
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial)]
+def _v2_adapter_state(connection: sa.Connection) -> None:
+    tables.metadata.create_all(connection, tables=[tables.adapter_state])
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (2, _v2_adapter_state)]
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -114,3 +114,14 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 sa.Index("idempotency_age", idempotency_keys.c.created_at)
+
+# What adapters remember between requests and across replicas (``AdapterState``),
+# e.g. the last status synced per dossier. Namespaced by upstream name.
+adapter_state = sa.Table(
+    "adapter_state",
+    metadata,
+    sa.Column("upstream", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

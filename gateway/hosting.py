@@ -1,0 +1,124 @@
+"""What the running gateway offers adapters beyond ``handle``: state and inbound delivery.
+
+An adapter that polls a national system (the document axis) or must remember
+something between requests (the portal's last synced dossier status) is a
+``HostedAdapter``: the server calls its ``start(host)`` once, after it is
+built and before any request reaches it. ``GatewayHost`` is that host; it is
+backed by the process's ``Services``, so what adapters keep is durable and
+shared by replicas on one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adapters.base import Adapter, AdapterState, HostedAdapter, InboundMessage
+from gateway.messagelog import AuditRecord, sha256_hex
+from gateway.services import Services
+from gateway.store import Store
+from gateway.store.tables import adapter_state
+
+INBOUND_ROUTE = "inbound"
+"""Route recorded for messages an adapter hands in (``inbound:<upstream>``)."""
+
+
+class StoredState:
+    """``AdapterState`` in the ``adapter_state`` table."""
+
+    def __init__(self, store: Store, upstream: str) -> None:
+        self.store = store
+        self.upstream = upstream
+
+    async def get(self, key: str) -> str | None:
+        query = sa.select(adapter_state.c.value).where(
+            adapter_state.c.upstream == self.upstream, adapter_state.c.key == key
+        )
+        async with self.store.engine.connect() as connection:
+            value = (await connection.execute(query)).scalar()
+        return None if value is None else str(value)
+
+    async def put(self, key: str, value: str) -> None:
+        dialect = postgresql if self.store.engine.dialect.name == "postgresql" else sqlite
+        row = {"upstream": self.upstream, "key": key, "value": value, "updated_at": time.time()}
+        insert = dialect.insert(adapter_state).values(**row)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[adapter_state.c.upstream, adapter_state.c.key],
+            set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at},
+        )
+        async with self.store.engine.begin() as connection:
+            await connection.execute(upsert)
+
+
+class GatewayHost:
+    """The ``AdapterHost`` of one configured upstream."""
+
+    def __init__(self, name: str, services: Services, upstreams: Callable[[], set[str]]) -> None:
+        self.name = name
+        self.services = services
+        self.state: AdapterState = StoredState(services.store, name)
+        self._upstreams = upstreams
+
+    def has_upstream(self, name: str) -> bool:
+        return name in self._upstreams()
+
+    async def accept(self, message: InboundMessage) -> tuple[str, bool]:
+        """Queue for delivery (durable before this returns), then put it on record.
+
+        The message id is derived from the adapter and the key, so a message
+        fetched twice (a poll repeated after a crash, two replicas polling)
+        is queued once: the second insert hits the primary key.
+        """
+        message_id = hashlib.sha256(f"{self.name}\0{message.key}".encode()).hexdigest()[:32]
+        route = f"{INBOUND_ROUTE}:{self.name}"
+        request = message.request
+        try:
+            await self.services.queue.enqueue(
+                message_id,
+                client=message.source,
+                route=route,
+                upstream=message.upstream,
+                request=request,
+            )
+        except sa.exc.IntegrityError:
+            return message_id, False
+        if self.services.message_log is not None:
+            now = time.time()
+            await self.services.message_log.append(
+                AuditRecord(
+                    message_id=message_id,
+                    kind="accepted",
+                    request_id=request.request_id or message_id,
+                    client=message.source,
+                    route=route,
+                    upstream=message.upstream,
+                    operation=request.operation or None,
+                    method=request.method,
+                    path=request.path,
+                    t_request_in=now,
+                    t_response_out=now,
+                    bytes_in=len(request.body),
+                    bytes_out=0,
+                    status=202,
+                    request_sha256=sha256_hex(request.body),
+                    response_sha256=sha256_hex(b""),
+                )
+            )
+        return message_id, True
+
+
+async def start_hosted(
+    adapters: dict[str, Adapter],
+    services: Services,
+    upstreams: Callable[[], set[str]],
+    already: dict[str, Adapter] | None = None,
+) -> None:
+    """Start the hosted adapters of ``adapters`` that are not in ``already`` (kept on reload)."""
+    kept = {id(adapter) for adapter in (already or {}).values()}
+    for name, adapter in adapters.items():
+        if isinstance(adapter, HostedAdapter) and id(adapter) not in kept:
+            await adapter.start(GatewayHost(name, services, upstreams))
