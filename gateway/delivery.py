@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -42,7 +42,7 @@ from gateway.config.model import DeliverySettings
 from gateway.config.units import seconds
 from gateway.logs import get_logger
 from gateway.store import Store
-from gateway.store.tables import deliveries, delivery_attempts
+from gateway.store.tables import deliveries, delivery_attempts, message_log
 
 log = get_logger(__name__)
 
@@ -311,6 +311,66 @@ class DeliveryQueue:
             )
         return result.rowcount == 1
 
+    async def unrecorded(
+        self, before: float, limit: int = 1000
+    ) -> Sequence[tuple[Claimed, Outcome, float]]:
+        """Deliveries that ended before ``before`` but whose end is not in the message log.
+
+        Marking a delivery done and recording it are two commits (the log has a
+        writer of its own); a process killed in between leaves such a delivery.
+        Returned as the worker saw them: claim, outcome, and when the last attempt began.
+        """
+        c, a = deliveries.c, delivery_attempts.c
+        recorded = sa.exists().where(
+            message_log.c.message_id == c.id, message_log.c.kind == "delivery"
+        )
+        query = (
+            sa.select(deliveries)
+            .where(c.state.in_(("delivered", "dead")), c.updated_at < before, ~recorded)
+            .limit(limit)
+        )
+        async with self.store.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+            attempts = (
+                await connection.execute(
+                    sa.select(delivery_attempts)
+                    .where(a.delivery_id.in_([row.id for row in rows]))
+                    .order_by(a.attempt)
+                )
+            ).all()
+        last = {attempt.delivery_id: attempt for attempt in attempts}  # ordered: the last wins
+        found = []
+        for row in rows:
+            attempt = last.get(row.id)
+            if attempt is None:
+                continue
+            response = None
+            if row.response_status is not None:
+                response = GatewayResponse(
+                    status=row.response_status,
+                    body=row.response_body or b"",
+                    content_type=row.response_type or "",
+                )
+            claimed = Claimed(
+                row.id,
+                row.route,
+                row.upstream,
+                row.attempts,
+                row.attempts - row.retry_base,
+                row.created_at,
+                row.queued_at,
+                decode_request(row.request),
+            )
+            outcome = Outcome(
+                delivered=row.state == "delivered",
+                retry=False,
+                code=attempt.outcome,
+                status=attempt.status,
+                detail=attempt.detail or "",
+                response=response,
+            )
+            found.append((claimed, outcome, attempt.started_at))
+        return found
 
     async def purge_finished(self, before: float) -> int:
         """Delete delivered and discarded messages that ended before ``before``."""

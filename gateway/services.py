@@ -23,6 +23,8 @@ from gateway.messagelog import AuditRecord, MessageLog, default_log_id, purge, s
 from gateway.store import Store, open_store
 
 HOUSEKEEPING_SECONDS = 3600.0
+UNRECORDED_GRACE_SECONDS = 60.0
+"""A delivery ended this long ago without its record was not about to get it from a worker."""
 log = get_logger(__name__)
 
 Resolve = Callable[[str, str], tuple[Adapter, float] | None]
@@ -116,9 +118,20 @@ class Services:
             )
         )
 
+    async def _record_unrecorded(self) -> None:
+        """Put on record the deliveries a killed process finished but did not record."""
+        if self.message_log is None:
+            return
+        ended = await self.queue.unrecorded(time.time() - UNRECORDED_GRACE_SECONDS)
+        for claimed, outcome, started in ended:
+            await self._delivered(claimed, outcome, started)
+        if ended:
+            log.warning("deliveries_recorded_late", messages=len(ended))
+
     async def _housekeep(self) -> None:
         while True:
             try:
+                await self._record_unrecorded()
                 if self.retention is not None:
                     purged = await purge(self.store, time.time() - self.retention, self.archive_dir)
                     if purged:

@@ -326,3 +326,49 @@ def test_finished_deliveries_are_purged_after_keep_finished_dead_letters_are_kep
     purged, left = asyncio.run(scenario())
     assert purged == 2
     assert left == ["new-ok", "old-dead"]
+
+
+def test_a_delivery_finished_but_not_recorded_is_recorded_after_a_restart(
+    setup: tuple[Callable[..., TestClient], int],  # type: ignore[type-arg]
+) -> None:
+    """Marking delivered and recording it are two commits; a kill between them is repaired."""
+    from gateway.store.tables import deliveries
+
+    make, port = setup
+    recorder = Recorder()
+
+    def kinds(client: TestClient, message_id: str) -> list[str]:  # type: ignore[type-arg]
+        store = client.app.state.holder.services.store
+
+        async def query() -> list[str]:
+            async with store.engine.connect() as connection:
+                found = sa.select(message_log.c.kind).where(message_log.c.message_id == message_id)
+                return sorted((await connection.execute(found)).scalars().all())
+
+        return client.blocking_portal.call(query)
+
+    with serve_in_thread(recorder.app, port=port), make() as client:
+        message_id = client.post("/v1/documents", content=b"<a/>", headers=KEY).json()["message_id"]
+        wait_for_state(client, message_id, "delivered")
+        assert kinds(client, message_id) == ["accepted", "delivery"]
+        store = client.app.state.holder.services.store
+
+        async def lose_the_record() -> None:  # what a kill -9 between the two commits leaves
+            async with store.engine.begin() as connection:
+                await connection.execute(
+                    message_log.delete().where(
+                        message_log.c.message_id == message_id, message_log.c.kind == "delivery"
+                    )
+                )
+                await connection.execute(deliveries.update().values(updated_at=time.time() - 120))
+
+        client.blocking_portal.call(lose_the_record)
+    with make() as client:  # the restart's housekeeping finds it
+        deadline = time.monotonic() + 5
+        while kinds(client, message_id) != ["accepted", "delivery"]:
+            assert time.monotonic() < deadline, kinds(client, message_id)
+            time.sleep(0.05)
+    with make() as client:  # and records it once
+        time.sleep(0.3)
+        assert kinds(client, message_id) == ["accepted", "delivery"]
+    assert len(recorder.received) == 1
