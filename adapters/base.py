@@ -110,6 +110,16 @@ class UpstreamRejected(UpstreamError):
         return None
 
 
+class UpstreamNotFound(UpstreamError):
+    """The upstream has no such record (a lookup's answer, not a failure): 404 ``not_found``."""
+
+    code = "not_found"
+
+    @property
+    def retry_condition(self) -> str | None:
+        return None
+
+
 class UpstreamAuthFailed(UpstreamError):
     """The gateway's own credentials for the upstream were refused (login, signature)."""
 

@@ -6,6 +6,9 @@ result is answered as JSON. WSDLs are read from disk (``schemas/`` or next to
 the config), never fetched: imports over the network are refused, with zeep's
 DTD and entity protections on.
 
+``SoapClient`` is the machinery, shared with adapters for a known SOAP service
+(``population``): they build their own arguments and read the plain answer.
+
 zeep's ``AsyncTransport`` overwrites the httpx client's default headers with
 its own User-Agent, so configured headers and the request id are added by an
 httpx request hook instead, which it cannot drop.
@@ -13,14 +16,15 @@ httpx request hook instead, which it cannot drop.
 zeep strips a one-child answer element down to that child ("unwrapping"):
 ``<KetQuaXacThuc><TonTai>true</TonTai></KetQuaXacThuc>`` would come back as a
 bare ``true``, and the JSON shape would change whenever the WSDL gains an
-element. The adapter puts the stripped wrapper back, so the JSON always has the
-answer element's children as keys.
+element. The client puts the stripped wrapper back, so the answer always has
+the answer element's children as keys.
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -50,9 +54,30 @@ from adapters.httpclient import (
     upstream_error,
 )
 
-_current: contextvars.ContextVar[GatewayRequest | None] = contextvars.ContextVar(
-    "soap_request", default=None
-)
+
+class _Call:
+    """The request being sent, and the HTTP status it got (a fault hides it otherwise)."""
+
+    def __init__(self, request: GatewayRequest) -> None:
+        self.request = request
+        self.status: int | None = None
+
+
+_current: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("soap_call", default=None)
+
+
+class SoapFault(UpstreamError):
+    """The service answered with a SOAP fault.
+
+    Its ``code`` stays ``upstream_error``; an adapter that knows the service's
+    faults maps them further from ``fault_code`` and ``http_status``.
+    """
+
+    def __init__(self, detail: str, *, fault_code: str, http_status: int | None) -> None:
+        super().__init__(detail)
+        self.fault_code = fault_code
+        """e.g. ``soapenv:Client`` (the sender's fault) or ``soapenv:Server``."""
+        self.http_status = http_status
 
 
 class SoapSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
@@ -65,19 +90,32 @@ class SoapSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
 
 
-class SoapAdapter:
-    Settings = SoapSettings
+class SoapClient:
+    """A zeep client on a local WSDL, one pooled httpx client, failures as ``UpstreamError``.
 
-    def __init__(self, name: str, settings: SoapSettings, context: AdapterContext) -> None:
+    ``headers`` is called for every HTTP request (signed headers carry a time).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        wsdl: str,
+        address: str | None,
+        tls: TlsSettings,
+        pool: PoolSettings,
+        context: AdapterContext,
+        headers: Callable[[], Mapping[str, str]],
+    ) -> None:
         self.name = name
-        self.settings = settings
+        self.headers = headers
         self.health = PassiveHealth()
-        wsdl = _find(settings.wsdl, context)
+        path = _find(wsdl, context)
         self.http = build_client(
-            settings.tls,
-            settings.pool,
+            tls,
+            pool,
             context.config_dir,
-            event_hooks={"request": [self._add_headers]},
+            event_hooks={"request": [self._add_headers], "response": [_note_status]},
         )
         # WSDL loading is synchronous in zeep; its loader must never reach the network.
         loader = httpx.Client(transport=httpx.MockTransport(_refuse_fetch))
@@ -90,39 +128,56 @@ class SoapAdapter:
             forbid_external=True,
         )
         try:
-            self.client = zeep.AsyncClient(wsdl, transport=transport, settings=hardened)
+            self.client = zeep.AsyncClient(path, transport=transport, settings=hardened)
         except (etree.XMLSyntaxError, zeep.exceptions.Error) as exc:
-            raise ValueError(f"WSDL {wsdl} is not usable: {exc}") from None
+            raise ValueError(f"WSDL {path} is not usable: {exc}") from None
         finally:
             loader.close()
-        self.binding, address = _endpoint(self.client.wsdl)
-        address = settings.address or address
+        self.binding, default_address = _endpoint(self.client.wsdl)
+        address = address or default_address
         if not address:
-            raise ValueError(f"WSDL {wsdl} has no soap:address; set `address:`")
+            raise ValueError(f"WSDL {path} has no soap:address; set `address:`")
+        self.address: str = address
         # Not ``client.create_service()``: that gives a synchronous proxy even on AsyncClient.
         self.service = AsyncServiceProxy(self.client, self.binding, address=address)
 
     async def _add_headers(self, request: httpx.Request) -> None:
-        request.headers.update(self.settings.headers)
-        current = _current.get()
-        if current is not None:
-            request.headers["x-request-id"] = current.request_id
-            request.headers["x-lgsp-client"] = current.client_id
+        request.headers.update(self.headers())
+        call = _current.get()
+        if call is not None:
+            request.headers["x-request-id"] = call.request.request_id
+            request.headers["x-lgsp-client"] = call.request.client_id
 
-    async def handle(self, request: GatewayRequest) -> GatewayResponse:
+    def check(self, operation: str, arguments: dict[str, Any]) -> None:
+        """Refuse arguments the WSDL cannot serialize, before anything is sent."""
+        self.operation(operation)
         try:
-            operation = self.service[request.operation]
-        except AttributeError:
-            raise UpstreamError(
-                f"{self.name}: WSDL has no operation {request.operation!r}"
+            self.client.create_message(self.service, operation, **arguments)
+        except (TypeError, zeep.exceptions.ValidationError) as exc:
+            raise RequestRejected(
+                "schema_invalid", f"the body does not fit {operation}: {exc}"
             ) from None
-        arguments = self._arguments(request)
-        token = _current.set(request)
+
+    def operation(self, name: str) -> Any:
         try:
-            result = await operation(**arguments)
+            return self.service[name]
+        except AttributeError:
+            raise UpstreamError(f"{self.name}: WSDL has no operation {name!r}") from None
+
+    async def call(self, request: GatewayRequest, operation: str, arguments: dict[str, Any]) -> Any:
+        """The answer as plain dicts and lists, the answer element's children as keys."""
+        send = self.operation(operation)
+        call = _Call(request)
+        token = _current.set(call)
+        try:
+            result = await send(**arguments)
         except zeep.exceptions.Fault as fault:
             self.health.ok()  # it answered
-            raise UpstreamError(f"SOAP fault {fault.code}: {fault.message}") from None
+            raise SoapFault(
+                f"SOAP fault {fault.code}: {fault.message}",
+                fault_code=str(fault.code or ""),
+                http_status=call.status,
+            ) from None
         except zeep.exceptions.TransportError as exc:
             # Also raised for a 200 whose body is not XML; the message quotes the body: not shown.
             if exc.status_code == 200:
@@ -142,7 +197,32 @@ class SoapAdapter:
             _current.reset(token)
         self.health.ok()
         data = zeep.helpers.serialize_object(result, dict)
-        data = _rewrap(self.binding.get(request.operation), data)
+        return _rewrap(self.binding.get(operation), data)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class SoapAdapter:
+    Settings = SoapSettings
+
+    def __init__(self, name: str, settings: SoapSettings, context: AdapterContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.soap = SoapClient(
+            name,
+            wsdl=settings.wsdl,
+            address=settings.address,
+            tls=settings.tls,
+            pool=settings.pool,
+            context=context,
+            headers=lambda: settings.headers,
+        )
+
+    async def handle(self, request: GatewayRequest) -> GatewayResponse:
+        self.soap.operation(request.operation)
+        arguments = self._arguments(request)
+        data = await self.soap.call(request, request.operation, arguments)
         return GatewayResponse(body=msgspec.json.encode(data, enc_hook=str))
 
     def _arguments(self, request: GatewayRequest) -> dict[str, Any]:
@@ -157,19 +237,20 @@ class SoapAdapter:
             data = {}
         if not isinstance(data, dict):
             raise RequestRejected("malformed_body", "the body must be a JSON object")
-        try:  # checked before sending, so a bad body costs no upstream call
-            self.client.create_message(self.service, request.operation, **data)
-        except (TypeError, zeep.exceptions.ValidationError) as exc:
-            raise RequestRejected(
-                "schema_invalid", f"the body does not fit {request.operation}: {exc}"
-            ) from None
+        self.soap.check(request.operation, data)  # a bad body costs no upstream call
         return data
 
     async def check(self) -> UpstreamHealth:
-        return self.health.state
+        return self.soap.health.state
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.soap.aclose()
+
+
+async def _note_status(response: httpx.Response) -> None:
+    call = _current.get()
+    if call is not None:
+        call.status = response.status_code
 
 
 def _find(wsdl: str, context: AdapterContext) -> str:

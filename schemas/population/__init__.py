@@ -1,0 +1,82 @@
+"""JSON bodies of the population routes (the gateway's face to agency systems).
+
+Requests are checked here, so an obviously wrong one never costs a national
+lookup: the personal ID's shape and province code (as the field's type), and
+its century/gender digit against the declared birth year and gender (in
+``__post_init__``). Answers are in ``schemas.population.answers``; the SOAP
+side is ``population.wsdl`` next to this file. Rules:
+``shared/domain/population.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from gateway.typecheck import FieldError, FieldsInvalid
+from schemas.population.ids import ID_PATTERN, PROVINCES, Gender, disagreements
+
+__all__ = [
+    "PROVINCES",
+    "CitizenLookupRequest",
+    "CitizenVerifyRequest",
+    "FieldsInvalid",
+    "Gender",
+]
+
+PersonalId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=ID_PATTERN,
+        description="a 12-digit personal ID (số định danh cá nhân) starting with the code of "
+        "a province (001 Hà Nội ... 096 Cà Mau; codes no province has are refused)",
+        examples=["001203012345"],
+    ),
+]
+BirthDate = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9]{4}(-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?$",
+        description="a birth date YYYY-MM-DD, or only the year YYYY",
+        examples=["2003-05-17"],
+    ),
+]
+FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["Nguyễn Văn An"])]
+ServiceCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=50,
+        description="code of the public service (MaDVC) the lookup is for; "
+        "default: the upstream's `ma_dvc` setting",
+        examples=["1.001612"],
+    ),
+]
+Purpose = Annotated[str, msgspec.Meta(max_length=250)]
+
+
+class _CitizenQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    so_dinh_danh: PersonalId
+    ho_va_ten: FullName | None = None
+    ngay_sinh: BirthDate | None = None
+    gioi_tinh: Gender | None = None
+    """Not sent upstream (the request has no such field): only checked against the ID."""
+    ma_dvc: ServiceCode | None = None
+    ly_do: Purpose | None = None
+    """Purpose of the call, kept in the audit trail."""
+
+    def __post_init__(self) -> None:
+        found = disagreements(self.so_dinh_danh, self.ngay_sinh, self.gioi_tinh)
+        if found:
+            raise FieldsInvalid([FieldError((field,), message) for field, message in found])
+
+
+class CitizenLookupRequest(_CitizenQuery, kw_only=True, forbid_unknown_fields=True):
+    """Look a citizen up by personal ID, optionally confirming name and birth date."""
+
+
+class CitizenVerifyRequest(_CitizenQuery, kw_only=True, forbid_unknown_fields=True):
+    """Check that what a citizen declared (name, and birth date if given) matches."""
+
+    ho_va_ten: FullName
