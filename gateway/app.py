@@ -24,6 +24,7 @@ from gateway.admin import admin_router, holder_of
 from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.logs import get_logger
+from gateway.mocks import MockThread, start_configured
 from gateway.problems import Problem
 from gateway.runtime import RuntimeHolder
 from gateway.services import Services
@@ -96,8 +97,12 @@ def create_app(
     """Build the app; the config is loaded and adapters built on startup."""
     holder = RuntimeHolder(config_path, environ)
 
+    mock_thread: MockThread | None = None
+
     async def startup() -> None:
+        nonlocal mock_thread
         holder.start(loaded)
+        mock_thread = start_configured(holder.current.loaded.config.mocks)
         holder.services = await Services.start(
             holder.current.loaded,
             resolve=lambda route, upstream: holder.current.delivery_target(route, upstream),
@@ -119,6 +124,8 @@ def create_app(
         if holder.services is not None:
             await holder.services.close()
         await holder.close()
+        if mock_thread is not None:
+            mock_thread.stop()
 
     return Litestar(
         route_handlers=[live, ready, admin_router, openapi_json, docs, data_plane],

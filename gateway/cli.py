@@ -54,6 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(routes)
     routes.set_defaults(func=cmd_routes)
 
+    mock = commands.add_parser(
+        "mock",
+        help="run mock national systems (DVCQG, population, document axis) for integration tests",
+    )
+    mock.add_argument("system", choices=["dvcqg", "population", "document-axis", "all"])
+    mock.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    mock.add_argument(
+        "--port",
+        type=int,
+        help="listen port of one system (default: dvcqg 9101, population 9102, document-axis 9103)",
+    )
+    mock.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the mock's create_app (VALUE read as JSON if it parses, "
+        "else as text), e.g. callback_url=http://127.0.0.1:8080/v1/dvcqg/payments/callback",
+    )
+    mock.set_defaults(func=cmd_mock)
+
     keygen = commands.add_parser("keygen", help="make a new API key and the hash to put in YAML")
     keygen.set_defaults(func=cmd_keygen)
 
@@ -119,6 +140,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
     )
     return 0
+
+
+def cmd_mock(args: argparse.Namespace) -> int:
+    from adapters.mockkit import serve
+    from gateway import mocks
+    from gateway.config.model import MockName, MockSettings
+
+    names: list[MockName] = list(mocks.MODULES) if args.system == "all" else [args.system]
+    if args.port is not None and len(names) > 1:
+        print("--port names the port of one system; `all` uses each one's own", file=sys.stderr)
+        return 2
+    try:
+        options = dict(_option(text) for text in args.option)
+        servers = [
+            mocks.build(name, MockSettings(host=args.host, port=args.port, options=options))
+            for name in names
+        ]
+    except (ValueError, TypeError) as exc:
+        print(f"lgsp-gateway mock: {exc}", file=sys.stderr)
+        return 2
+
+    async def started() -> None:
+        for server in mocks.describe(servers):
+            print(f"{server['mock']}: {server['url']}", flush=True)
+
+    try:
+        asyncio.run(serve(servers, started))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"lgsp-gateway mock: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--option {text!r}: expected KEY=VALUE")
+    try:
+        return key, msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        return key, value
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

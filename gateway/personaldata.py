@@ -27,6 +27,17 @@ DEFAULT_PERSONAL_FIELDS = (
     "ChuHoSo",
     "SoDienThoai",
     "Email",
+    # population answers (the gateway's JSON face)
+    "cong_dan",
+    "chi_tiet",
+    # DVCQG: payers, askers, officers
+    "HoTenNguoiNop",
+    "SoCMNDNguoiNop",
+    "DiaChiNguoiNop",
+    "SoDienThoaiNguoiNop",
+    "EmailNguoiNop",
+    "NguoiHoi",
+    "NguoiXuLy",
 )
 
 

@@ -40,7 +40,7 @@ from gateway.validation import SCHEMAS_DIR, BodySchema, resolve_schema
 if TYPE_CHECKING:
     from gateway.services import Services
 
-START_ONLY_SECTIONS = ("server", "storage", "message_log", "delivery", "idempotency")
+START_ONLY_SECTIONS = ("server", "storage", "message_log", "delivery", "idempotency", "mocks")
 """Settings of the process, not of routing: a reload cannot change them."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETIRE_GRACE_SECONDS = 60.0

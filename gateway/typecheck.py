@@ -25,6 +25,18 @@ class FieldError(msgspec.Struct, frozen=True):
     message: str
 
 
+class FieldsInvalid(ValueError):
+    """Raised by a Struct's ``__post_init__`` to blame particular fields (checks across fields).
+
+    A plain ``ValueError`` there is reported at the Struct's own path; this one
+    puts each message at the path of the field at fault (relative to the Struct).
+    """
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
 _AT_SUFFIX = re.compile(r" - at `\$[^`]*`$")
 
 
@@ -34,6 +46,8 @@ def collect_errors(value: Any, tp: Any, path: Path = ()) -> list[FieldError]:
         msgspec.convert(value, tp)
         return []
     except msgspec.ValidationError as exc:
+        if isinstance(exc.__cause__, FieldsInvalid):
+            return [FieldError((*path, *e.path), e.message) for e in exc.__cause__.errors]
         first = str(exc)
     base, meta = _unwrap(tp)
     errors: list[FieldError] = []

@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from gateway import logs
 from gateway.app import create_app
 from gateway.config.model import LoggingSettings
-from tests.support import DEFAULT_CONFIG
+from tests.support import DEFAULT_CONFIG, free_port
 
 # Tests that read log lines configure their own stream; the rest stay quiet.
 logs.configure(LoggingSettings(level="warning"))
@@ -18,6 +18,9 @@ logs.configure(LoggingSettings(level="warning"))
 os.environ.setdefault(
     "LGSP_STORAGE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='lgsp-test-')}/gateway.db"
 )
+# ...and its mock national systems to free ports, not those of a gateway already running.
+for variable in ("LGSP_MOCK_DVCQG_PORT", "LGSP_MOCK_POPULATION_PORT", "LGSP_MOCK_AXIS_PORT"):
+    os.environ.setdefault(variable, str(free_port()))
 
 
 @pytest.fixture

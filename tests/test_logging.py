@@ -42,7 +42,7 @@ def test_one_line_per_request_without_personal_data() -> None:
     assert lookup["request_id"] == "req-1"
     assert lookup["client"] == "motcua-demo"
     assert lookup["route"] == "population-citizen-lookup"
-    assert lookup["upstream"] == "population-mock"
+    assert lookup["upstream"] == "population"
     assert lookup["status"] == 200
     assert lookup["attempts"] == 1
     assert lookup["upstream_ms"] > 0 and lookup["duration_ms"] >= lookup["upstream_ms"]

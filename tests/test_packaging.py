@@ -37,12 +37,22 @@ def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:
         "schemas/edxml/edxml-status.xsd",
         "schemas/population/population.wsdl",
     } <= names
-    assert {"gateway/app.py", "adapters/mock.py", "schemas/population.py"} <= names
+    assert {
+        "gateway/app.py",
+        "adapters/mock.py",
+        "adapters/dvcqg/mock.py",
+        "adapters/population/mock.py",
+        "adapters/document_axis/mock.py",
+        "schemas/population/__init__.py",
+    } <= names
     assert "lgsp-gateway = gateway.cli:main" in declared
     for adapter in (
         "http = adapters.http:HttpAdapter",
         "soap = adapters.soap:SoapAdapter",
         "mock = adapters.mock:MockAdapter",
+        "dvcqg = adapters.dvcqg:DvcqgAdapter",
+        "population = adapters.population:PopulationAdapter",
+        "document_axis = adapters.document_axis:DocumentAxisAdapter",
     ):
         assert adapter in declared
     dockerfile = (ROOT / "Dockerfile").read_text()

@@ -35,15 +35,18 @@ def test_lookup_of_a_known_citizen(default_client: TestClient) -> None:  # type:
     response = default_client.post(LOOKUP, json={"so_dinh_danh": "001203012345"}, headers=MOTCUA)
     assert response.status_code == 200
     citizen = response.json()["cong_dan"]
-    assert citizen["ho_va_ten"] == {"ho": "Nguyễn", "chu_dem": "Văn", "ten": "An"}
+    assert citizen["ho_va_ten"] == {
+        "ho": "Nguyễn",
+        "chu_dem": "Văn",
+        "ten": "An",
+        "day_du": "Nguyễn Văn An",
+    }
     assert response.json()["ma_yeu_cau"] == response.headers["x-request-id"]
 
 
 def test_unknown_citizen_is_the_upstreams_404(default_client: TestClient) -> None:  # type: ignore[type-arg]
     response = default_client.post(LOOKUP, json={"so_dinh_danh": "001203099999"}, headers=MOTCUA)
-    assert response.status_code == 404
-    assert response.json()["ton_tai"] is False
-    assert response.headers["x-lgsp-error-source"] == "upstream"
+    problem(response, 404, "not_found", source="upstream")
 
 
 def test_request_id_is_echoed_or_generated(default_client: TestClient) -> None:  # type: ignore[type-arg]

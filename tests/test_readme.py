@@ -2,8 +2,8 @@
 
 An example is a ```sh block preceded by ``<!-- expect: ... -->`` saying what
 it must produce: ``status=`` (HTTP status of its curl), ``exit=`` (exit code)
-and ``contains="..."`` (repeatable). Only the port is changed, so examples
-keep working whatever port the test finds free.
+and ``contains="..."`` (repeatable). Only ports are changed (the gateway's and
+the mock national systems'), so examples keep working whatever ports are free.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ import pytest
 from tests.support import DEFAULT_CONFIG, ROOT, free_port, gateway_process
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+MOCK_PORTS = {
+    9101: "LGSP_MOCK_DVCQG_PORT",
+    9102: "LGSP_MOCK_POPULATION_PORT",
+    9103: "LGSP_MOCK_AXIS_PORT",
+}
 EXAMPLE = re.compile(r"<!-- expect: (?P<expect>.*?) -->\n```sh\n(?P<code>.*?)```", re.DOTALL)
 EXAMPLES = [(m["expect"], m["code"]) for m in EXAMPLE.finditer(README)]
 
@@ -42,6 +47,8 @@ def test_readme_example(expect: str, code: str, gateway_port: int, tmp_path: Pat
     (tmp_path / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
     env = {**os.environ, "CURL_HOME": str(tmp_path)}
     command = code.replace("127.0.0.1:8080", f"127.0.0.1:{gateway_port}")
+    for default, variable in MOCK_PORTS.items():  # conftest gives the mocks free ports
+        command = command.replace(f"127.0.0.1:{default}", f"127.0.0.1:{os.environ[variable]}")
     result = subprocess.run(
         ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )

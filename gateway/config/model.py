@@ -107,6 +107,19 @@ class IdempotencySettings(_Section):
     """How long an ``Idempotency-Key`` is remembered."""
 
 
+MockName = Literal["dvcqg", "population", "document-axis"]
+
+
+class MockSettings(_Section):
+    """One mock national system started with the gateway."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    """Default: the mock's own (dvcqg 9101, population 9102, document-axis 9103)."""
+    options: dict[str, Any] = {}
+    """Passed to the mock's ``create_app`` (see ``lgsp-gateway mock --help``)."""
+
+
 class Client(_Section):
     """An agency system allowed to call the gateway."""
 
@@ -197,6 +210,9 @@ class GatewayConfig(_Section):
     message_log: MessageLogSettings = msgspec.field(default_factory=MessageLogSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     idempotency: IdempotencySettings = msgspec.field(default_factory=IdempotencySettings)
+    mocks: dict[MockName, MockSettings] = {}
+    """Mock national systems to start with the gateway: for development and demos, never
+    production. Read only at start."""
     clients: list[Client] = []
     upstreams: dict[Identifier, dict[str, Any]] = {}
     """Name -> ``{type: <adapter>, ...settings of that adapter}``."""

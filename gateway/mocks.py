@@ -1,0 +1,90 @@
+"""The mock national systems, run standalone (``lgsp-gateway mock``) or beside the gateway.
+
+Each mock lives with its adapter (``adapters/<system>/mock.py``: ``create_app``
+and ``DEFAULT_PORT``), so a protocol is described in one place. A config's
+``mocks`` section starts them with the gateway, in a thread with an event
+loop of its own: ``make run`` then sends a newcomer's first curl through the
+real adapter, over real HTTP, to a mock that speaks the national protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.mockkit import MockServer, serve
+from gateway.config.model import MockName, MockSettings
+
+MODULES: dict[MockName, str] = {
+    "dvcqg": "adapters.dvcqg.mock",
+    "population": "adapters.population.mock",
+    "document-axis": "adapters.document_axis.mock",
+}
+
+
+def default_port(name: MockName) -> int:
+    port: int = importlib.import_module(MODULES[name]).DEFAULT_PORT
+    return port
+
+
+def build(name: MockName, settings: MockSettings) -> MockServer:
+    """The ASGI app of mock ``name`` with its options; ``TypeError`` for an unknown option."""
+    module = importlib.import_module(MODULES[name])
+    app = module.create_app(**settings.options)
+    port = settings.port or module.DEFAULT_PORT
+    return MockServer(name=name, app=app, host=settings.host, port=port)
+
+
+class MockThread:
+    """Mock servers running in a daemon thread until ``stop``."""
+
+    def __init__(self, servers: list[MockServer]) -> None:
+        self.servers = servers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mock-national-systems", daemon=True)
+
+    def start(self, timeout: float = 15.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout) or self._error is not None:
+            raise RuntimeError(f"mock national systems did not start: {self._error}")
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+
+            async def started() -> None:
+                self._ready.set()
+
+            await serve(self.servers, started)
+
+        try:
+            asyncio.run(main())
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # reported to start(), which is waiting
+            self._error = exc
+            self._ready.set()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(timeout=10)
+
+
+def start_configured(mocks: Mapping[MockName, MockSettings]) -> MockThread | None:
+    if not mocks:
+        return None
+    thread = MockThread([build(name, settings) for name, settings in mocks.items()])
+    thread.start()
+    return thread
+
+
+def describe(servers: list[MockServer]) -> list[dict[str, Any]]:
+    return [{"mock": s.name, "url": f"http://{s.host}:{s.port}"} for s in servers]
