@@ -37,6 +37,7 @@ from litestar.types import (
     HTTPResponseStartEvent,
     HTTPScope,
     Receive,
+    ReceiveMessage,
     Scope,
     Send,
 )
@@ -121,7 +122,7 @@ class MockKit:
                 if fault.status is not None:
                     await _answer(send, fault.status, fault.body, fault.content_type)
                     return
-            await app(scope, _replay(body), send)
+            await app(scope, _replay(body, receive), send)
 
         return asgi
 
@@ -157,17 +158,19 @@ async def _read(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the real channel (a streaming answer waits for disconnect)."""
     sent = False
 
-    async def receive() -> HTTPRequestEvent:
+    async def replay() -> ReceiveMessage:
         nonlocal sent
-        if sent:  # the app waits for a disconnect only after its answer
-            await asyncio.Event().wait()
+        if sent:
+            return await receive()
         sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        request: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+        return request
 
-    return receive
+    return replay
 
 
 async def _answer(send: Send, status: int, body: Any, content_type: str = "") -> None:

@@ -157,7 +157,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
             mocks.build(name, MockSettings(host=args.host, port=args.port, options=options))
             for name in names
         ]
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         print(f"lgsp-gateway mock: {exc}", file=sys.stderr)
         return 2
 

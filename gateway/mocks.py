@@ -31,9 +31,12 @@ def default_port(name: MockName) -> int:
 
 
 def build(name: MockName, settings: MockSettings) -> MockServer:
-    """The ASGI app of mock ``name`` with its options; ``TypeError`` for an unknown option."""
+    """The ASGI app of mock ``name`` with its options; ``ValueError`` for a bad option."""
     module = importlib.import_module(MODULES[name])
-    app = module.create_app(**settings.options)
+    try:
+        app = module.create_app(**settings.options)
+    except TypeError as exc:  # an option create_app does not take
+        raise ValueError(f"mocks.{name}.options: {exc}") from None
     port = settings.port or module.DEFAULT_PORT
     return MockServer(name=name, app=app, host=settings.host, port=port)
 

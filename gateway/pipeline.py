@@ -42,7 +42,7 @@ from gateway.signatures.policy import SignaturePolicy
 
 if TYPE_CHECKING:
     from gateway.signatures.result import VerificationResult
-from gateway.validation import BodyInvalid, body_problem
+from gateway.validation import BodyInvalid, EdxmlBody, body_problem
 
 API_KEY_HEADER = "x-api-key"
 MESSAGE_ID_HEADER = b"x-lgsp-message-id"
@@ -135,7 +135,12 @@ class Context:
 async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     runtime, exchange = context.runtime, context.exchange
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    client = authenticate(runtime, headers.get(API_KEY_HEADER))
+    api_key = headers.get(API_KEY_HEADER)
+    client = runtime.clients.lookup(api_key)
+    if client is None and not exchange.path.startswith(MESSAGES_PREFIX):
+        client = public_caller(runtime, exchange.method, exchange.path)
+    if client is None:
+        raise unauthenticated(api_key)
     exchange.client = client.id
     if exchange.path.startswith(MESSAGES_PREFIX):
         return await message_status(context, client, exchange.path.removeprefix(MESSAGES_PREFIX))
@@ -144,7 +149,7 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     exchange.route = route.id
     exchange.upstream = route.config.upstream
     exchange.operation = route.config.operation or None
-    if not route.allows(client.id):
+    if not (route.allows(client.id) or route.config.public):
         raise Problem("forbidden", f"client {client.id!r} may not call route {route.id!r}")
     body = context.body = await read_body(
         receive, headers.get("content-length"), route.max_body_size
@@ -326,12 +331,21 @@ async def record(context: Context, answer: Answer) -> Answer:
     return answer
 
 
-def authenticate(runtime: Runtime, api_key: str | None) -> Client:
-    client = runtime.clients.lookup(api_key)
-    if client is None:
-        detail = "missing X-API-Key header" if not api_key else "unknown or disabled API key"
-        raise Problem("unauthenticated", detail, headers={"www-authenticate": "ApiKey"})
-    return client
+def unauthenticated(api_key: str | None) -> Problem:
+    detail = "missing X-API-Key header" if not api_key else "unknown or disabled API key"
+    return Problem("unauthenticated", detail, headers={"www-authenticate": "ApiKey"})
+
+
+PUBLIC_CLIENT = Client(id="public", name="caller without an API key", api_keys=[])
+
+
+def public_caller(runtime: Runtime, method: str, path: str) -> Client | None:
+    """The stand-in client of a request without a valid key, if it is for a public route."""
+    try:
+        route, _ = runtime.router.lookup(method, path)
+    except (NoRoute, MethodNotAllowed):
+        return None
+    return PUBLIC_CLIENT if route.config.public else None
 
 
 def match(runtime: Runtime, method: str, path: str) -> tuple[CompiledRoute, dict[str, str]]:
@@ -374,15 +388,18 @@ def validate(route: CompiledRoute, body: bytes, content_type: str) -> object:
     if schema is None:
         return None
     media_type = content_type.split(";", 1)[0].strip().lower()
+    json_form = isinstance(schema, EdxmlBody) and (
+        media_type in _JSON_TYPES or media_type.endswith("+json")
+    )  # an edXML document may come in its JSON form
     json = schema.media_type == _JSON_TYPES[0]
     accepted, suffix = (_JSON_TYPES, "+json") if json else (_XML_TYPES, "+xml")
-    if media_type not in accepted and not media_type.endswith(suffix):
+    if media_type not in accepted and not media_type.endswith(suffix) and not json_form:
         raise Problem(
             "unsupported_media_type",
             f"this route takes {' or '.join(accepted)}, not {media_type or 'an untyped body'}",
         )
     try:
-        return schema.validate(body)
+        return cast(EdxmlBody, schema).validate_json(body) if json_form else schema.validate(body)
     except BodyInvalid as exc:
         raise body_problem(exc) from None
 
@@ -424,7 +441,7 @@ async def call_upstream(
                 ):
                     raise _upstream_problem(failure) from None
             except RequestRejected as rejected:
-                raise Problem(rejected.code, rejected.detail) from None
+                raise Problem(rejected.code, rejected.detail, errors=rejected.errors) from None
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
     finally:

@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from lxml import etree
@@ -22,6 +22,9 @@ import schemas
 from gateway import xmlsafe
 from gateway.problems import Problem
 from gateway.typecheck import collect_errors, format_path
+
+if TYPE_CHECKING:
+    from schemas.edxml import EdxmlError
 
 SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
 
@@ -144,7 +147,11 @@ _TOO_BIG = frozenset({"too_large", "too_many_elements", "text_too_long"})
 
 
 class EdxmlBody:
-    """``schema: edxml``: the edXML rules of ``schemas.edxml`` (streamed, every issue coded)."""
+    """``schema: edxml``: the edXML rules of ``schemas.edxml`` (streamed, every issue coded).
+
+    A JSON body is the document's JSON form (``schemas.edxml.jsonform``): agency
+    systems that cannot write XML send that, and it must meet the same rules.
+    """
 
     name = "edxml"
     media_type = "application/xml"
@@ -154,15 +161,43 @@ class EdxmlBody:
 
         try:
             issues = edxml.validate(body)
-        except xmlsafe.UnsafeXml as exc:
-            code = "payload_too_large" if exc.reason in _TOO_BIG else "xml_forbidden"
-            raise BodyInvalid([BodyError("/", str(exc), exc.reason)], code=code) from None
-        except edxml.EdxmlMalformed as exc:
-            error = BodyError("/", f"not well-formed XML: {exc}")
-            raise BodyInvalid([error], code="malformed_body") from None
+        except edxml.EdxmlError as exc:
+            raise edxml_invalid(exc) from None
         if issues:
-            raise BodyInvalid([BodyError(i.path, i.message, i.rule) for i in issues])
+            raise edxml_invalid(edxml.EdxmlInvalid(issues))
         return None
+
+    def validate_json(self, body: bytes) -> Any:
+        """The JSON form: its shape (JSON paths), then the edXML rules (edXML paths)."""
+        from schemas import edxml
+
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            error = BodyError("$", f"not valid JSON: {exc}")
+            raise BodyInvalid([error], code="malformed_body") from None
+        try:
+            document = edxml.from_json(data)
+        except edxml.EdxmlInvalid as exc:
+            raise edxml_invalid(exc) from None
+        with document:
+            issues = edxml.check(document)
+        if issues:
+            raise edxml_invalid(edxml.EdxmlInvalid(issues))
+        return None  # not the decoded JSON: the request would carry the attachments twice
+
+
+def edxml_invalid(exc: EdxmlError) -> BodyInvalid:
+    """An ``EdxmlError`` as the caller sees it: a code, and every issue with its path and rule."""
+    from schemas import edxml
+
+    if isinstance(exc, edxml.EdxmlUnsafe):
+        unsafe = "payload_too_large" if exc.reason in _TOO_BIG else "xml_forbidden"
+        return BodyInvalid([BodyError("/", str(exc), exc.reason)], code=unsafe)
+    if isinstance(exc, edxml.EdxmlInvalid):
+        errors = [BodyError(i.path, i.message, i.rule) for i in exc.errors]
+        return BodyInvalid(errors)
+    return BodyInvalid([BodyError("/", str(exc))], code="malformed_body")  # EdxmlMalformed
 
 
 def resolve_schema(ref: str, config_dir: str) -> BodySchema:

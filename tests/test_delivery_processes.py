@@ -67,15 +67,22 @@ routes:
     upstream: recorder
     operation: /receive
     delivery: async
-    timeout: 20s
+    timeout: {timeout}
 """
 
 
 def gateway_config(
-    directory: Path, storage_url: str, upstream_url: str, *, lease: str, concurrency: int
+    directory: Path,
+    storage_url: str,
+    upstream_url: str,
+    *,
+    lease: str,
+    concurrency: int,
+    timeout: str = "20s",
 ) -> Path:
     text = CONFIG.replace("{storage_url}", storage_url).replace("{upstream_url}", upstream_url)
     text = text.replace("{lease}", lease).replace("{concurrency}", str(concurrency))
+    text = text.replace("{timeout}", timeout)
     return write_config(directory, BASE_CONFIG + text)
 
 
@@ -183,7 +190,15 @@ def test_kill_9_mid_delivery_loses_nothing_and_upstream_sees_each_message_once(
     recorder, upstream_url = upstream
     concurrency, count = 4, 20
     config = gateway_config(
-        tmp_path, database_url, upstream_url, lease="2s", concurrency=concurrency
+        # The lease is short so that the restart need not wait long; the route's
+        # timeout must be shorter still (config rule), and the held deliveries must
+        # not time out before the kill: 4 s is ample for that part.
+        tmp_path,
+        database_url,
+        upstream_url,
+        lease="5s",
+        timeout="4s",
+        concurrency=concurrency,
     )
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
 

@@ -154,7 +154,7 @@ XML = {"x-api-key": QLVB_KEY, "content-type": "application/xml"}
 
 def test_edxml_document_is_validated_then_sent(default_client: TestClient) -> None:  # type: ignore[type-arg]
     good = EDXML.format(to="<To><OrganId>000.00.00.G22</OrganId></To>").encode()
-    assert default_client.post("/v1/documents", content=good, headers=XML).status_code == 200
+    assert default_client.post("/v1/documents", content=good, headers=XML).status_code == 201
     no_receiver = EDXML.format(to="").encode()
     body = problem(
         default_client.post("/v1/documents", content=no_receiver, headers=XML),

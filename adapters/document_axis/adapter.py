@@ -1,0 +1,212 @@
+"""``type: document_axis``: the national document-exchange axis (VDXP) behind simple routes.
+
+Route operations:
+
+- ``sendEdoc``: the body is an edXML document or its JSON form; sent for the
+  From agency to every To agency. Answer: ``{"docId", "messageType", "from",
+  "to", "hash_file", "size"}``.
+- ``sendStatus``: an edXML status message or its JSON form (a StatusHeader;
+  Timestamp optional), sent to the agency whose document it answers.
+- ``getReceivedEdocList`` / ``getSentEdocList``: ``{"items": [...]}`` of the
+  agency named by the ``organ_id`` path parameter (or query parameter);
+  ``limit`` query parameter, default ``page_size``.
+- ``getEdoc``: the edXML of ``doc_id`` (path or query parameter) for ``organ_id``.
+- ``updateStatus``: body ``{"status": "processing"|"done"|"fail", "reason": "..."}``.
+
+Only the agencies in ``agencies`` may send or read through the gateway. With
+``agencies`` set, the server also polls their mailboxes (``poller``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
+
+import msgspec
+
+from adapters.base import (
+    AdapterContext,
+    AdapterHost,
+    GatewayRequest,
+    GatewayResponse,
+    RequestRejected,
+    UpstreamError,
+    UpstreamHealth,
+)
+from adapters.document_axis.client import AxisClient, NotFound, Payload
+from adapters.document_axis.messages import (
+    Addressing,
+    outbound_document,
+    outbound_status,
+    temp_spool,
+)
+from adapters.document_axis.poller import Poller
+from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
+from gateway.typecheck import collect_errors, format_path
+
+MAX_LIMIT = 1000
+
+
+class StatusUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    status: Literal["processing", "done", "fail"]
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class DocumentAxisAdapter:
+    Settings = DocumentAxisSettings
+
+    def __init__(self, name: str, settings: DocumentAxisSettings, context: AdapterContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.axis = AxisClient(name, settings, context.config_dir)
+        self._poller: asyncio.Task[None] | None = None
+
+    async def start(self, host: AdapterHost) -> None:
+        """Poll the agencies' mailboxes in the background until ``aclose``."""
+        if self.settings.agencies and self._poller is None:
+            poller = Poller(self.name, self.settings, self.axis, host)
+            self._poller = asyncio.create_task(poller.run(), name=f"{self.name}-poller")
+
+    async def handle(self, request: GatewayRequest) -> GatewayResponse:
+        operation = request.operation.strip()
+        if operation == "sendEdoc":
+            return await self._send(
+                DOCUMENT, *outbound_document(request.body, request.content_type), request
+            )
+        if operation == "sendStatus":
+            return await self._send(
+                STATUS, *outbound_status(request.body, request.content_type), request
+            )
+        paths = self.settings.paths
+        organ_id = self._agency(_param(request, "organ_id"), "organ_id")
+        if operation in ("getReceivedEdocList", "getSentEdocList"):
+            path = (
+                paths.get_received_edoc_list
+                if operation == "getReceivedEdocList"
+                else paths.get_sent_edoc_list
+            )
+            items = await self.axis.call(
+                path,
+                organ_id,
+                {"limit": _limit(request, self.settings.page_size)},
+                request.remaining(),
+            )
+            return _json({"items": items})
+        doc_id = _param(request, "doc_id")
+        try:
+            if operation == "getEdoc":
+                return await self._fetch(organ_id, doc_id, request)
+            if operation == "updateStatus":
+                update = _status_update(request.body)
+                body = {"docId": doc_id, "status": update.status, "status_desc": update.reason}
+                await self.axis.call(paths.update_status, organ_id, body, request.remaining())
+                return _json({"docId": doc_id, "status": update.status})
+        except NotFound as missing:
+            return GatewayResponse(
+                status=404,
+                body=msgspec.json.encode({"error": "not_found", "detail": missing.detail}),
+            )
+        raise UpstreamError(
+            f"{self.name} has no operation {operation!r} (see the route's operation)"
+        )
+
+    async def _send(
+        self, message_type: str, addressing: Addressing, payload: Payload, request: GatewayRequest
+    ) -> GatewayResponse:
+        try:
+            self._agency(addressing.sender, "From/OrganId")
+            item = await self.axis.send(
+                addressing.sender, addressing.receivers, message_type, payload, request.remaining()
+            )
+        finally:
+            if not isinstance(payload.source, bytes):
+                payload.source.close()
+        return _json(
+            {
+                "docId": item.get("docId"),
+                "messageType": message_type,
+                "from": addressing.sender,
+                "to": addressing.receivers,
+                "hash_file": payload.sha256,
+                "size": payload.size,
+            },
+            status=201,
+        )
+
+    async def _fetch(self, organ_id: str, doc_id: str, request: GatewayRequest) -> GatewayResponse:
+        with temp_spool() as spool:
+            size = await self.axis.fetch(organ_id, doc_id, spool, request.remaining())
+            spool.seek(0)
+            body = spool.read(size)
+        return GatewayResponse(
+            body=body, content_type="application/xml", headers={"x-lgsp-edoc-id": doc_id}
+        )
+
+    def _agency(self, organ_id: str, path: str) -> str:
+        """``organ_id`` if it is an agency of the province: no one may act for another."""
+        if self.settings.agencies and organ_id not in self.settings.agencies:
+            raise RequestRejected(
+                "forbidden",
+                f"agency {organ_id} is not served by this LGSP",
+                errors=[{"path": path, "message": "not an agency of this province"}],
+            )
+        return organ_id
+
+    async def check(self) -> UpstreamHealth:
+        return self.axis.health.state
+
+    async def aclose(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.axis.aclose()
+
+
+def _param(request: GatewayRequest, name: str) -> str:
+    """A path parameter, or else a query parameter; required."""
+    value = request.path_params.get(name) or next(iter(parse_qs(request.query).get(name, [])), "")
+    if not value:
+        raise RequestRejected(
+            "schema_invalid",
+            f"{name} is required (path or query parameter)",
+            errors=[{"path": name, "message": "required"}],
+        )
+    return value
+
+
+def _limit(request: GatewayRequest, default: int) -> int:
+    raw = next(iter(parse_qs(request.query).get("limit", [])), "")
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise RequestRejected(
+            "schema_invalid",
+            "limit must be a whole number from 1 to 1000",
+            errors=[{"path": "limit", "message": f"not a whole number from 1 to {MAX_LIMIT}"}],
+        )
+    return int(raw)
+
+
+def _status_update(body: bytes) -> StatusUpdate:
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        errors = [{"path": "$", "message": str(exc)}]
+        raise RequestRejected("malformed_body", "the body is not JSON", errors=errors) from None
+    try:
+        return msgspec.convert(data, StatusUpdate)
+    except msgspec.ValidationError:
+        errors = [
+            {"path": format_path(e.path), "message": e.message}
+            for e in collect_errors(data, StatusUpdate)
+        ]
+        raise RequestRejected(
+            "schema_invalid", f"{len(errors)} error(s) in the request body", errors=errors
+        ) from None
+
+
+def _json(data: Any, status: int = 200) -> GatewayResponse:
+    return GatewayResponse(status=status, body=msgspec.json.encode(data))

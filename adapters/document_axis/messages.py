@@ -1,0 +1,127 @@
+"""edXML as the adapter needs it: who sends to whom, and the bytes to send.
+
+Documents are read streamed and hardened (``schemas.edxml``); attachments are
+decoded to check them, then dropped, so a 20 MB document costs no more than
+its bytes. The JSON forms are built into a spooled file, hashed as written.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from typing import Any, BinaryIO, cast
+
+import msgspec
+
+import schemas.edxml as edxml
+from adapters.base import RequestRejected
+from adapters.document_axis.client import HashingWriter, Payload
+from gateway.typecheck import collect_errors, format_path
+from gateway.validation import edxml_invalid
+from schemas.edxml import rules
+from schemas.edxml.formats import VIETNAM
+from schemas.edxml.limits import DEFAULT_LIMITS
+from schemas.edxml.parser import Source, read_parts
+
+SPOOL_MEMORY = 1 << 20
+"""Bodies up to this size stay in memory; larger ones go to a temp file."""
+
+
+class Addressing(msgspec.Struct, frozen=True):
+    """Who a message is from and for, as its header says."""
+
+    sender: str
+    receivers: list[str]
+
+
+def document_header(source: Source) -> edxml.MessageHeader:
+    """The header of a valid document; raises ``EdxmlError`` listing every broken rule."""
+    parts = read_parts(
+        source, edxml.MessageHeader, limits=DEFAULT_LIMITS, with_attachments=True, keep=False
+    )
+    header = cast(edxml.MessageHeader, parts.header)
+    issues = rules.merge(
+        parts.issues,
+        rules.check_parts(header, parts.trace, parts.manifest, parts.infos, DEFAULT_LIMITS),
+    )
+    if issues:
+        raise edxml.EdxmlInvalid(issues)
+    return header
+
+
+def rejected(exc: edxml.EdxmlError) -> RequestRejected:
+    """The caller's message is not what the axis takes: the same answer a route schema gives."""
+    invalid = edxml_invalid(exc)
+    errors = cast(list[dict[str, str]], msgspec.to_builtins(invalid.errors))
+    return RequestRejected(invalid.code, f"{len(errors)} error(s) in the message", errors=errors)
+
+
+def outbound_document(body: bytes, content_type: str) -> tuple[Addressing, Payload]:
+    """A document from an agency: edXML sent as is, or its JSON form built into edXML."""
+    try:
+        if not _is_json(content_type):
+            header = document_header(body)
+            return _addressing(header), Payload.of_bytes(body)
+        with edxml.from_json(_json(body)) as document:
+            spool = temp_spool()
+            sink = HashingWriter(spool)
+            try:
+                edxml.build(document, cast(BinaryIO, sink))
+            except BaseException:
+                spool.close()
+                raise
+            return _addressing(document.header), Payload(spool, sink.size, sink.digest.hexdigest())
+    except edxml.EdxmlError as exc:
+        raise rejected(exc) from None
+
+
+def outbound_status(body: bytes, content_type: str) -> tuple[Addressing, Payload]:
+    """A status from an agency: an edXML status message, or its JSON form (``StatusHeader``).
+
+    The JSON form may leave out Timestamp (now, Vietnam time).
+    """
+    try:
+        if not _is_json(content_type):
+            header = edxml.parse_status(body).header
+        else:
+            header = _status_header(_json(body))
+            body = edxml.build_status(header)
+    except edxml.EdxmlError as exc:
+        raise rejected(exc) from None
+    return Addressing(header.From.OrganId, [header.ResponseFor.OrganId]), Payload.of_bytes(body)
+
+
+def _status_header(data: Any) -> edxml.StatusHeader:
+    if isinstance(data, dict) and "Timestamp" not in data:
+        data = {**data, "Timestamp": edxml.format_timestamp(datetime.now(VIETNAM))}
+    try:
+        return msgspec.convert(data, edxml.StatusHeader)
+    except msgspec.ValidationError:
+        issues = [
+            edxml.EdxmlIssue(format_path(e.path), "json_shape", e.message)
+            for e in collect_errors(data, edxml.StatusHeader)
+        ]
+        raise edxml.EdxmlInvalid(issues) from None
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise RequestRejected(
+            "malformed_body", "the body is not JSON", errors=[{"path": "$", "message": str(exc)}]
+        ) from None
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _addressing(header: edxml.MessageHeader) -> Addressing:
+    return Addressing(header.From.OrganId, [to.OrganId for to in header.To])
+
+
+def temp_spool() -> BinaryIO:
+    """A file for one message: in memory while small, on disk once large."""
+    return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY))
