@@ -131,6 +131,7 @@ class MessageLog:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            await asyncio.sleep(0)  # the requests already running get to add theirs
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._busy = True
