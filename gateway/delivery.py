@@ -64,6 +64,21 @@ class Claimed(msgspec.Struct):
     queued_at: float
     request: GatewayRequest
 
+    @classmethod
+    def of_row(cls, row: Any) -> Claimed:
+        """A ``deliveries`` row as the worker sees it (after its attempt count was taken)."""
+        budget_used = row.attempts - row.retry_base
+        return cls(
+            row.id,
+            row.route,
+            row.upstream,
+            row.attempts,
+            budget_used,
+            row.created_at,
+            row.queued_at,
+            decode_request(row.request),
+        )
+
 
 class Outcome(msgspec.Struct, kw_only=True):
     """What one attempt came to; decides the next state."""
@@ -156,19 +171,7 @@ class DeliveryQueue:
         )
         async with self.store.engine.begin() as connection:
             rows = (await connection.execute(claim)).all()
-        return [
-            Claimed(
-                row.id,
-                row.route,
-                row.upstream,
-                row.attempts,
-                row.attempts - row.retry_base,
-                row.created_at,
-                row.queued_at,
-                decode_request(row.request),
-            )
-            for row in rows
-        ]
+        return [Claimed.of_row(row) for row in rows]
 
     async def pending_upstreams(self) -> list[str]:
         now = time.time()
@@ -351,16 +354,7 @@ class DeliveryQueue:
                     body=row.response_body or b"",
                     content_type=row.response_type or "",
                 )
-            claimed = Claimed(
-                row.id,
-                row.route,
-                row.upstream,
-                row.attempts,
-                row.attempts - row.retry_base,
-                row.created_at,
-                row.queued_at,
-                decode_request(row.request),
-            )
+            claimed = Claimed.of_row(row)
             outcome = Outcome(
                 delivered=row.state == "delivered",
                 retry=False,
