@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
@@ -211,31 +212,43 @@ class MockServer(msgspec.Struct, frozen=True):
 async def serve(
     servers: list[MockServer], started: Callable[[], Awaitable[None]] | None = None
 ) -> None:
-    """Run mock servers in this event loop until cancelled."""
+    """Run mock servers in this event loop until cancelled.
+
+    The sockets are bound here first, so that a port in use is an ``OSError``
+    naming the mock, not a uvicorn exit from inside a task.
+    """
     import uvicorn
 
+    sockets = [_listen(s) for s in servers]
     instances = [
-        uvicorn.Server(
-            uvicorn.Config(
-                s.app, host=s.host, port=s.port, log_config=None, lifespan="on", access_log=False
-            )
-        )
+        uvicorn.Server(uvicorn.Config(s.app, log_config=None, lifespan="on", access_log=False))
         for s in servers
     ]
     for instance in instances:  # the caller owns signals: Ctrl-C cancels this coroutine
         instance.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    tasks = [asyncio.create_task(instance.serve()) for instance in instances]
-    while not all(instance.started for instance in instances):
-        if any(task.done() for task in tasks):
-            for task in tasks:
-                task.cancel()
-            raise OSError("a mock server could not start (port in use?)")
-        await asyncio.sleep(0.02)
-    if started is not None:
-        await started()
+    tasks = [
+        asyncio.create_task(instance.serve(sockets=[sock]))
+        for instance, sock in zip(instances, sockets, strict=True)
+    ]
     try:
+        while not all(instance.started for instance in instances):
+            await asyncio.sleep(0.02)
+        if started is not None:
+            await started()
         await asyncio.wait(tasks)  # unlike gather, being cancelled leaves the servers running...
     finally:
         for instance in instances:  # ...so that they can stop gracefully here
             instance.should_exit = True
         await asyncio.wait(tasks, timeout=5)
+        for sock in sockets:
+            sock.close()
+
+
+def _listen(server: MockServer) -> socket.socket:
+    try:
+        sock = socket.create_server((server.host, server.port), reuse_port=False)
+    except OSError as exc:
+        where = f"{server.host}:{server.port}"
+        raise OSError(f"mock {server.name} cannot listen on {where}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
