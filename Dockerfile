@@ -23,7 +23,9 @@ VOLUME ["/var/lib/lgsp"]
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 WORKDIR /app
-# Owned by root: the gateway reads its configuration, never writes it.
+# Owned by root: the gateway reads its configuration, never writes it. This is
+# the demo configuration (mock national systems started beside the gateway);
+# a deployment mounts its own over /app/config, without the `mocks` section.
 COPY config /app/config
 USER lgsp
 EXPOSE 8080
