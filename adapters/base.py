@@ -192,6 +192,20 @@ class InboundMessage(msgspec.Struct, kw_only=True):
     """Who it comes from, for the record (stands in for the client id), e.g. the adapter name."""
     request: GatewayRequest
     """What to send there: operation, method, path, body, headers, as for a route."""
+    verify_signatures: Literal["off", "if_present", "required"] = "off"
+    """Check the body's signatures (edXML, PDF) against the gateway's trust store first, as a
+    route's ``verify_signatures`` does; the result goes on record with the message."""
+
+
+class InboundRefused(Exception):
+    """``AdapterHost.accept`` would not take the message (e.g. its signature does not verify).
+
+    Nothing was stored; ``detail`` says why, fit to send back to the sender.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class AdapterHost(Protocol):
@@ -202,7 +216,10 @@ class AdapterHost(Protocol):
     state: AdapterState
 
     async def accept(self, message: InboundMessage) -> tuple[str, bool]:
-        """Store ``message`` durably for delivery; (message id, False if the key was seen)."""
+        """Store ``message`` durably for delivery; (message id, False if the key was seen).
+
+        ``InboundRefused`` if it cannot be taken (its signatures, when asked to check them).
+        """
         ...
 
     def has_upstream(self, name: str) -> bool:

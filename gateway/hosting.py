@@ -14,12 +14,15 @@ import hashlib
 import time
 from collections.abc import Callable
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from adapters.base import Adapter, AdapterState, HostedAdapter, InboundMessage
+from adapters.base import Adapter, AdapterState, HostedAdapter, InboundMessage, InboundRefused
 from gateway.messagelog import AuditRecord, sha256_hex
+from gateway.runtime import Runtime
 from gateway.services import Services
+from gateway.signatures.policy import SignaturePolicy
 from gateway.store import Store
 from gateway.store.tables import adapter_state
 
@@ -57,14 +60,41 @@ class StoredState:
 class GatewayHost:
     """The ``AdapterHost`` of one configured upstream."""
 
-    def __init__(self, name: str, services: Services, upstreams: Callable[[], set[str]]) -> None:
+    def __init__(self, name: str, services: Services, runtime: Callable[[], Runtime]) -> None:
         self.name = name
         self.services = services
         self.state: AdapterState = StoredState(services.store, name)
-        self._upstreams = upstreams
+        self._runtime = runtime
 
     def has_upstream(self, name: str) -> bool:
-        return name in self._upstreams()
+        return name in self._runtime().adapters
+
+    async def _signatures(self, message: InboundMessage) -> str | None:
+        """The verification result to keep (JSON), or ``InboundRefused``."""
+        if message.verify_signatures == "off":
+            return None
+        from gateway import signatures
+
+        trust = self._runtime().trust
+        if trust is None:
+            raise InboundRefused("signatures cannot be verified: the gateway has no trust section")
+        request = message.request
+        media_type = request.content_type.split(";", 1)[0].strip().lower()
+        try:
+            result = await signatures.verify(
+                request.body,
+                media_type,
+                policy=SignaturePolicy(mode=message.verify_signatures),
+                trust=trust.store,
+                revocation=trust.revocation,
+            )
+        except signatures.UnusableInput as exc:
+            raise InboundRefused(f"signatures cannot be verified: {exc}") from None
+        if not result.accepted:
+            reasons = "; ".join(r.message_en for r in result.reasons if r.severity == "error")
+            raise InboundRefused(f"signature {result.verdict}: {reasons or 'no signature'}")
+        kept = msgspec.structs.replace(result, signed_content=None)
+        return msgspec.json.encode(kept).decode()
 
     async def accept(self, message: InboundMessage) -> tuple[str, bool]:
         """Queue for delivery (durable before this returns), then put it on record.
@@ -76,6 +106,7 @@ class GatewayHost:
         message_id = hashlib.sha256(f"{self.name}\0{message.key}".encode()).hexdigest()[:32]
         route = f"{INBOUND_ROUTE}:{self.name}"
         request = message.request
+        signature = await self._signatures(message)
         try:
             await self.services.queue.enqueue(
                 message_id,
@@ -106,6 +137,7 @@ class GatewayHost:
                     status=202,
                     request_sha256=sha256_hex(request.body),
                     response_sha256=sha256_hex(b""),
+                    signature=signature,
                 )
             )
         return message_id, True
@@ -114,11 +146,11 @@ class GatewayHost:
 async def start_hosted(
     adapters: dict[str, Adapter],
     services: Services,
-    upstreams: Callable[[], set[str]],
+    runtime: Callable[[], Runtime],
     already: dict[str, Adapter] | None = None,
 ) -> None:
     """Start the hosted adapters of ``adapters`` that are not in ``already`` (kept on reload)."""
     kept = {id(adapter) for adapter in (already or {}).values()}
     for name, adapter in adapters.items():
         if isinstance(adapter, HostedAdapter) and id(adapter) not in kept:
-            await adapter.start(GatewayHost(name, services, upstreams))
+            await adapter.start(GatewayHost(name, services, runtime))

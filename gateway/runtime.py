@@ -304,7 +304,7 @@ class RuntimeHolder:
         from gateway.hosting import start_hosted
 
         assert self.services is not None, "services start before adapters are hosted"
-        await start_hosted(adapters, self.services, lambda: set(self.current.adapters), already)
+        await start_hosted(adapters, self.services, lambda: self.current, already)
 
     async def close(self) -> None:
         for task in list(self._retiring):

@@ -14,7 +14,13 @@ import asyncio
 from typing import Any, BinaryIO
 
 import schemas.edxml as edxml
-from adapters.base import AdapterHost, GatewayRequest, InboundMessage, UpstreamError
+from adapters.base import (
+    AdapterHost,
+    GatewayRequest,
+    InboundMessage,
+    InboundRefused,
+    UpstreamError,
+)
 from adapters.document_axis.client import AxisClient
 from adapters.document_axis.messages import document_header, temp_spool
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
@@ -117,9 +123,24 @@ class Poller:
                 client_id=self.name,
             )
             message = InboundMessage(
-                key=f"edoc:{doc_id}:{organ_id}", upstream=target, source=self.name, request=request
+                key=f"edoc:{doc_id}:{organ_id}",
+                upstream=target,
+                source=self.name,
+                request=request,
+                verify_signatures=self.settings.inbound.verify_signatures,
             )
-            _, new = await self.host.accept(message)
+            try:
+                _, new = await self.host.accept(message)
+            except InboundRefused as refusal:
+                log.warning(
+                    "axis_message_refused",
+                    upstream=self.name,
+                    organ=organ_id,
+                    doc_id=doc_id,
+                    reason=refusal.detail,
+                )
+                await self.settle(organ_id, doc_id, "fail", refusal.detail)
+                return True
             del body, request, message  # no second copy of a large document while settling
             log.info(
                 "axis_message_accepted",

@@ -7,7 +7,7 @@ one can be changed in YAML without touching code.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -74,6 +74,11 @@ class Inbound(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     document_operation: str = "/lgsp/edocs"
     status_operation: str = "/lgsp/edoc-statuses"
+    verify_signatures: Literal["off", "if_present", "required"] = "off"
+    """Check a received document's signatures against the gateway's ``trust`` anchors before
+    handing it on (the result stays with its record); one that fails is marked ``fail`` on
+    the axis with the reason. Needs the config's ``trust`` section (else every message is
+    refused, so that nothing passes unchecked)."""
 
 
 class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):

@@ -1,0 +1,111 @@
+"""Inbound documents from the axis: signatures verified before they reach an agency, on record."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.document_axis.mock import DEMO_CREDENTIALS
+from adapters.document_axis.mock import create_app as create_axis
+from gateway.app import create_app
+from tests.pki_chain import (
+    Signers,
+    SigningPKI,
+    edxml,
+    sign_edxml,
+    signers_fixture,  # noqa: F401  (session fixture, used as `signers`)
+    signing_pki_fixture,  # noqa: F401  (session fixture, used as `signing_pki`)
+)
+from tests.support import TEST_ADMIN_KEY, serve_in_thread, write_config
+from tests.test_document_axis import AgencySystem
+
+VPCP = "000.00.00.G22"  # the receiver of tests.pki_chain.edxml(): here, one of "our" agencies
+CONFIG = """\
+storage: {{url: "sqlite:///@DB@"}}
+admin: {{api_keys: ["{admin_key}"]}}
+trust: {{anchors: "@ANCHORS@", fetch_timeout: 2s}}
+upstreams:
+  axis:
+    type: document_axis
+    base_url: "@AXIS@"
+    credentials: {{system_id: lgsp-demo, secret: "@SECRET@"}}
+    agencies: {{"000.00.00.G22": vpcp-qlvb}}
+    inbound: {{verify_signatures: required}}
+    poll_interval: 100ms
+  vpcp-qlvb: {{type: http, base_url: "@AGENCY@"}}
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path, signing_pki: SigningPKI) -> Iterator[tuple[str, str, AgencySystem]]:
+    agency = AgencySystem()
+    with serve_in_thread(create_axis()) as axis, serve_in_thread(agency) as agency_url:
+        text = (
+            CONFIG.replace("@DB@", f"{tmp_path}/gateway.db")
+            .replace("@ANCHORS@", str(signing_pki.anchors))
+            .replace("@AXIS@", axis)
+            .replace("@SECRET@", DEMO_CREDENTIALS["lgsp-demo"])
+            .replace("@AGENCY@", agency_url)
+        )
+        with serve_in_thread(create_app(str(write_config(tmp_path, text)))) as gateway:
+            yield gateway, axis, agency
+
+
+def drop(axis: str, body: bytes) -> str:
+    dropped = httpx.post(f"{axis}/__mock/inbox/{VPCP}", content=body)
+    assert dropped.status_code == 201, dropped.text
+    doc_id: str = dropped.json()["docId"]
+    return doc_id
+
+
+def settled(axis: str, doc_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while True:
+        view: dict[str, Any] = httpx.get(f"{axis}/__mock/documents/{doc_id}").json()
+        if view["statuses"][VPCP] in ("done", "fail"):
+            return view
+        assert time.monotonic() < deadline, view
+        time.sleep(0.05)
+
+
+def test_a_signed_document_goes_on_with_its_verification_on_record(
+    setup: tuple[str, str, AgencySystem], signers: Signers
+) -> None:
+    gateway, axis, agency = setup
+    doc_id = drop(axis, sign_edxml(edxml(), signers.good))
+    assert settled(axis, doc_id)["statuses"] == {VPCP: "done"}
+    (delivered,) = agency.wait(1)
+    assert delivered["headers"]["x-lgsp-edoc-id"] == doc_id
+    records = httpx.get(
+        f"{gateway}/admin/messages",
+        params={"route": "inbound:axis"},
+        headers={"x-api-key": TEST_ADMIN_KEY},
+    ).json()["items"]
+    (accepted,) = [r for r in records if r["kind"] == "accepted"]
+    signature = accepted["signature"]
+    signature = json.loads(signature) if isinstance(signature, str) else signature
+    assert signature["verdict"] == "valid"
+    assert "Nguyễn Văn An" in signature["signer_subject"]
+
+
+def test_unsigned_and_tampered_documents_are_refused_on_the_axis_and_never_delivered(
+    setup: tuple[str, str, AgencySystem], signers: Signers
+) -> None:
+    _, axis, agency = setup
+    unsigned = drop(axis, edxml())
+    tampered = drop(
+        axis, sign_edxml(edxml(), signers.good).replace("triển khai".encode(), "hủy bỏ".encode())
+    )
+    refused_unsigned, refused_tampered = settled(axis, unsigned), settled(axis, tampered)
+    assert refused_unsigned["statuses"] == {VPCP: "fail"}
+    assert refused_unsigned["status_desc"][VPCP].startswith("signature ")
+    assert refused_tampered["statuses"] == {VPCP: "fail"}
+    assert refused_tampered["status_desc"][VPCP].startswith("signature invalid")
+    time.sleep(0.3)
+    assert agency.received == []
