@@ -14,7 +14,6 @@ import hashlib
 import time
 from collections.abc import Callable
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -93,8 +92,7 @@ class GatewayHost:
         if not result.accepted:
             reasons = "; ".join(r.message_en for r in result.reasons if r.severity == "error")
             raise InboundRefused(f"signature {result.verdict}: {reasons or 'no signature'}")
-        kept = msgspec.structs.replace(result, signed_content=None)
-        return msgspec.json.encode(kept).decode()
+        return result.record()
 
     async def accept(self, message: InboundMessage) -> tuple[str, bool]:
         """Queue for delivery (durable before this returns), then put it on record.

@@ -260,14 +260,6 @@ async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequ
     return 202, {"location": status_url}, msgspec.json.encode(accepted), "application/json"
 
 
-def _signature_record(result: VerificationResult | None) -> str | None:
-    """The whole verification result, for the message log (what was proved is not kept twice)."""
-    if result is None:
-        return None
-    kept = msgspec.structs.replace(result, signed_content=None)
-    return msgspec.json.encode(kept).decode()
-
-
 async def message_status(context: Context, client: Client, message_id: str) -> Answer:
     """``GET /v1/messages/{id}``: what became of a message; only its sender may ask."""
     if context.exchange.method != "GET":
@@ -319,7 +311,7 @@ async def record(context: Context, answer: Answer) -> Answer:
         error_code=exchange.error_code,
         request_sha256=sha256_hex(context.body),
         response_sha256=sha256_hex(body),
-        signature=_signature_record(context.signature),
+        signature=None if context.signature is None else context.signature.record(),
         request_body=kept(context.body, context.content_type),
         response_body=kept(body, media_type),
     )

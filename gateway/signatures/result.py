@@ -197,6 +197,10 @@ class VerificationResult(msgspec.Struct, kw_only=True):
     """What the verification proved signed: the canonical XML without the signature (edXML),
     or the signed revision (PDF). ``None`` unless the verdict is valid or valid with warnings."""
 
+    def record(self) -> str:
+        """The whole result as JSON, for the message log (what was proved is not kept twice)."""
+        return msgspec.json.encode(msgspec.structs.replace(self, signed_content=None)).decode()
+
     def summary(self) -> str:
         """One ASCII line for a response header, e.g. ``X-LGSP-Signature``."""
         parts: list[str] = [self.verdict]
