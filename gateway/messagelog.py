@@ -78,9 +78,12 @@ def sha256_hex(data: bytes) -> str:
 
 def record_hash(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> str:
     """The chain link: SHA-256 over the previous hash and every stored field, in a fixed order."""
-    canonical = msgspec.json.encode(
-        {"log_id": log_id, "seq": seq, **msgspec.structs.asdict(record)}, order="sorted"
-    )
+    return _link(prev_hash, log_id, seq, msgspec.structs.asdict(record))
+
+
+def _link(prev_hash: str, log_id: str, seq: int, fields: dict[str, Any]) -> str:
+    """``record_hash`` of a record already turned into its fields (the writer has them)."""
+    canonical = msgspec.json.encode({"log_id": log_id, "seq": seq, **fields}, order="sorted")
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
@@ -145,8 +148,8 @@ class MessageLog:
         seq, last = self._seq, self._last_hash
         for record, _ in batch:
             seq += 1
-            digest = record_hash(last, self.log_id, seq, record)
             row = msgspec.structs.asdict(record)
+            digest = _link(last, self.log_id, seq, row)
             row.update(log_id=self.log_id, seq=seq, prev_hash=last, hash=digest)
             rows.append(tuple(row[name] for name in _COLUMNS))
             last = digest
