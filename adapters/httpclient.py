@@ -21,7 +21,7 @@ import msgspec
 from httpx_aiohttp import AiohttpTransport
 
 from adapters.base import UpstreamError, UpstreamHealth, UpstreamTimeout, UpstreamUnavailable
-from gateway.config.units import Duration, seconds
+from adapters.units import Duration, seconds
 
 
 class TlsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -35,7 +35,7 @@ from adapters.base import (
     UpstreamHealth,
     UpstreamUnavailable,
 )
-from gateway.config.units import Duration, seconds
+from adapters.units import Duration, seconds
 
 Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0, description="a probability from 0 to 1")]
 Fault = Literal["timeout", "unavailable", "error", "malformed"]

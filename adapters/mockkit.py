@@ -43,7 +43,7 @@ from litestar.types import (
     Send,
 )
 
-from gateway.config.units import Duration, seconds
+from adapters.units import Duration, seconds
 
 CONTROL_PREFIX = "/__mock/"
 

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Router, get, post
 from litestar.response import Stream
 
-from gateway.config.units import Duration, seconds
+from adapters.units import Duration, seconds
 from gateway.delivery import STATES, DeliveryQueue
 from gateway.messagelog import Cursor, SearchFilter, export, purge, search, verify_chains
 from gateway.problems import Problem

@@ -19,11 +19,11 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.types import Receive, Scope, Send
 
+from adapters.logs import get_logger
 from gateway import __version__, health, openapi, pipeline
 from gateway.admin import admin_router, holder_of
 from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
-from gateway.logs import get_logger
 from gateway.mocks import MockThread, start_configured
 from gateway.problems import Problem
 from gateway.runtime import RuntimeHolder

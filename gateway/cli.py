@@ -326,7 +326,7 @@ def cmd_log_purge(args: argparse.Namespace) -> int:
     import re
     import time
 
-    from gateway.config.units import DURATION_PATTERN, seconds
+    from adapters.units import DURATION_PATTERN, seconds
     from gateway.messagelog import purge
 
     if not re.match(DURATION_PATTERN, args.older_than):

@@ -38,9 +38,9 @@ from adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
+from adapters.logs import get_logger
+from adapters.units import seconds
 from gateway.config.model import DeliverySettings
-from gateway.config.units import seconds
-from gateway.logs import get_logger
 from gateway.store import Store
 from gateway.store.tables import deliveries, delivery_attempts, message_log
 

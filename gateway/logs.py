@@ -120,7 +120,3 @@ class _TextOver:
 
     def flush(self) -> None:
         self._stream.flush()
-
-
-def get_logger(name: str = "gateway") -> Any:
-    return structlog.get_logger(name)

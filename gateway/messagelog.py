@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from gateway.logs import get_logger
+from adapters.logs import get_logger
 from gateway.store import Store
 from gateway.store.appender import open_appender
 from gateway.store.tables import log_anchor, message_log

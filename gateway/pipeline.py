@@ -28,10 +28,10 @@ from adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
+from adapters.logs import get_logger
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
-from gateway.logs import get_logger
 from gateway.messagelog import AuditRecord, LogUnavailable, sha256_hex
 from gateway.personaldata import mask_body, mask_id_numbers
 from gateway.problems import ERROR_SOURCE_HEADER, PROBLEM_MEDIA_TYPE, Problem

@@ -20,6 +20,8 @@ import msgspec
 
 from adapters import registry
 from adapters.base import Adapter, AdapterContext
+from adapters.logs import get_logger
+from adapters.units import seconds, size_bytes
 from gateway.auth import KeyRing
 from gateway.config.loader import (
     ConfigInvalid,
@@ -29,8 +31,6 @@ from gateway.config.loader import (
     load_config,
 )
 from gateway.config.model import Client, Route
-from gateway.config.units import seconds, size_bytes
-from gateway.logs import get_logger
 from gateway.routing import Router
 from gateway.signatures.policy import SignaturePolicy
 from gateway.signatures.revocation import RevocationChecker

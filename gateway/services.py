@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 
 from adapters.base import Adapter
+from adapters.logs import get_logger
+from adapters.units import seconds, size_bytes
 from gateway.config.loader import LoadedConfig
-from gateway.config.units import seconds, size_bytes
 from gateway.delivery import Claimed, DeliveryQueue, DeliveryWorker, Outcome
 from gateway.idempotency import IdempotencyStore
-from gateway.logs import get_logger
 from gateway.messagelog import AuditRecord, MessageLog, default_log_id, purge, sha256_hex
 from gateway.store import Store, open_store
 

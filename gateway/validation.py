@@ -19,9 +19,9 @@ import msgspec
 from lxml import etree
 
 import schemas
-from gateway import xmlsafe
 from gateway.problems import Problem
-from gateway.typecheck import collect_errors, format_path
+from schemas import xmlsafe
+from schemas.typecheck import collect_errors, format_path
 
 if TYPE_CHECKING:
     from schemas.edxml import EdxmlError

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.units import seconds, size_bytes
 from gateway.cli import main
 from gateway.config.loader import ConfigInvalid, load_config
-from gateway.config.units import seconds, size_bytes
 from tests.support import BASE_CONFIG, DEFAULT_CONFIG, write_config
 
 MOCK_UPSTREAM = """

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 import schemas.edxml as edxml
-from gateway import xmlsafe
+from schemas import xmlsafe
 from schemas.edxml import EdxmlLimits, EdxmlMalformed, EdxmlUnsafe, UnsafeXml
 from tests.fixtures.edxml import samples
 from tests.fixtures.edxml.samples import raw
@@ -95,8 +95,8 @@ READERS: dict[str, ReadFunction] = {
     "schemas.edxml.parse": edxml.parse,
     "schemas.edxml.validate": edxml.validate,
     "schemas.edxml.parse_status": edxml.parse_status,
-    "gateway.xmlsafe.parse (route bodies)": xmlsafe.parse,
-    "gateway.xmlsafe.refuse_hostile": xmlsafe.refuse_hostile,
+    "schemas.xmlsafe.parse (route bodies)": xmlsafe.parse,
+    "schemas.xmlsafe.refuse_hostile": xmlsafe.refuse_hostile,
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway.config.units import seconds
+from adapters.units import seconds
 from gateway.signatures import MESSAGES, SignaturePolicy, TrustSettings, VerificationResult
 from gateway.signatures.result import reason, verdict_of, worst
 

@@ -44,7 +44,7 @@ from adapters.document_axis.messages import (
 )
 from adapters.document_axis.poller import Poller
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
-from gateway.typecheck import collect_errors, format_path
+from schemas.typecheck import collect_errors, format_path
 
 MAX_LIMIT = 1000
 

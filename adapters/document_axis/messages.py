@@ -16,12 +16,12 @@ import msgspec
 import schemas.edxml as edxml
 from adapters.base import RequestRejected
 from adapters.document_axis.client import HashingWriter, Payload
-from gateway.typecheck import collect_errors, format_path
 from gateway.validation import edxml_invalid
 from schemas.edxml import rules
 from schemas.edxml.formats import VIETNAM
 from schemas.edxml.limits import DEFAULT_LIMITS
 from schemas.edxml.parser import Source, read_parts
+from schemas.typecheck import collect_errors, format_path
 
 SPOOL_MEMORY = 1 << 20
 """Bodies up to this size stay in memory; larger ones go to a temp file."""

@@ -24,8 +24,8 @@ from adapters.base import (
 from adapters.document_axis.client import AxisClient
 from adapters.document_axis.messages import document_header, temp_spool
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
-from gateway.config.units import seconds
-from gateway.logs import get_logger
+from adapters.logs import get_logger
+from adapters.units import seconds
 
 log = get_logger(__name__)
 

@@ -13,7 +13,7 @@ import msgspec
 
 from adapters.base import AdapterSettings
 from adapters.httpclient import PoolSettings, TlsSettings
-from gateway.config.units import Duration
+from adapters.units import Duration
 
 OrganId = Annotated[
     str,

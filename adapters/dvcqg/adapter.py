@@ -22,7 +22,7 @@ from adapters.dvcqg.agency import convert, decoded_body, json_answer, query_filt
 from adapters.dvcqg.portal import NotFoundAtPortal, Portal, Reply
 from adapters.dvcqg.settings import DvcqgSettings
 from adapters.httpclient import PassiveHealth, build_client
-from gateway.logs import get_logger
+from adapters.logs import get_logger
 from schemas.dvcqg import records as r
 
 log = get_logger(__name__)

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from adapters.base import GatewayRequest, GatewayResponse, RequestRejected
-from gateway.typecheck import collect_errors, format_path
+from schemas.typecheck import collect_errors, format_path
 
 T = TypeVar("T", bound=msgspec.Struct)
 

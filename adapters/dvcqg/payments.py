@@ -27,7 +27,7 @@ from adapters.base import (
 )
 from adapters.dvcqg.agency import convert, decoded_body, json_answer
 from adapters.dvcqg.settings import PaymentSettings
-from gateway.logs import get_logger
+from adapters.logs import get_logger
 from schemas.dvcqg import paygov
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import msgspec
 from adapters.base import UpstreamAuthFailed, UpstreamError, UpstreamRejected, UpstreamTimeout
 from adapters.dvcqg.settings import DvcqgSettings
 from adapters.httpclient import PassiveHealth, upstream_error
-from gateway.logs import get_logger
+from adapters.logs import get_logger
 
 log = get_logger(__name__)
 

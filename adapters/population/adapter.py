@@ -37,13 +37,13 @@ from adapters.base import (
     UpstreamRejected,
 )
 from adapters.httpclient import PoolSettings, TlsSettings
+from adapters.logs import get_logger
 from adapters.population import mapping
 from adapters.population.auth import auth_headers
 from adapters.soap import SoapClient, SoapFault
-from gateway.logs import get_logger
-from gateway.typecheck import collect_errors, format_path
 from schemas.population import CitizenLookupRequest, CitizenVerifyRequest
 from schemas.population.answers import CitizenLookupAnswer, CitizenVerifyAnswer
+from schemas.typecheck import collect_errors, format_path
 
 log = get_logger(__name__)
 

@@ -33,7 +33,7 @@ from lxml import etree
 from adapters.mockkit import MockKit
 from adapters.population.adapter import LOOKUP, VERIFY
 from adapters.population.auth import password
-from gateway import xmlsafe
+from schemas import xmlsafe
 from schemas.population import PROVINCES
 from schemas.population.answers import ChuHo, CongDan, DiaChi, HoVaTen, NguoiLienQuan
 from schemas.population.ids import Gender, century_gender_digit

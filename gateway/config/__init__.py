@@ -2,6 +2,6 @@
 
 ``gateway.config.loader.load_config(path)`` returns a ``LoadedConfig`` or raises
 ``ConfigInvalid`` carrying every problem found, each with file, line and key
-path. The shape is ``gateway.config.model``; units are ``gateway.config.units``.
+path. The shape is ``gateway.config.model``; units are ``adapters.units``.
 (Nothing is imported here: ``units`` is needed by modules the model imports.)
 """

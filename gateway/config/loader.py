@@ -20,12 +20,12 @@ import msgspec
 
 from adapters import registry
 from adapters.base import AdapterSettings
+from adapters.units import seconds
 from gateway.config.model import INCLUDABLE_SECTIONS, GatewayConfig
 from gateway.config.source import Document, SourceIssue, read_yaml
-from gateway.config.units import seconds
 from gateway.routing import RouteConflict, Router
-from gateway.typecheck import Path, collect_errors, format_path
 from gateway.validation import SchemaNotFound, resolve_schema
+from schemas.typecheck import Path, collect_errors, format_path
 
 
 class ConfigIssue(msgspec.Struct, frozen=True):

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from gateway.config.units import Duration, Size
+from adapters.units import Duration, Size
 from gateway.personaldata import DEFAULT_PERSONAL_FIELDS
 from gateway.signatures.policy import SignatureMode, SignaturePolicy, TrustSettings
 

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from gateway.typecheck import Path
+from schemas.typecheck import Path
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

@@ -1,7 +1,7 @@
 """What a route asks of signatures, and where trust comes from: msgspec Structs for the YAML.
 
 Both forbid unknown keys and take durations as admins write them (``5m``), like the rest of
-the config model; ``gateway.config.units.seconds`` parses them when they are used.
+the config model; ``adapters.units.seconds`` parses them when they are used.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
-from gateway.config.units import Duration
+from adapters.units import Duration
 from gateway.signatures.result import Reason, Severity, reason
 
 SignatureMode = Literal["required", "if_present", "off"]

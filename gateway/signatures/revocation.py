@@ -37,7 +37,7 @@ from cryptography.x509.oid import (
     SignatureAlgorithmOID,
 )
 
-from gateway.config.units import seconds
+from adapters.units import seconds
 from gateway.signatures.policy import RevocationMode, TrustSettings
 from gateway.signatures.result import Reason, RevocationInfo, reason
 from gateway.signatures.trust import issued_by, subject_of, verify_signature

@@ -37,7 +37,7 @@ from gateway.signatures.result import (
 from gateway.signatures.revocation import RevocationChecker
 from gateway.signatures.timestamps import trusted_time
 from gateway.signatures.trust import TrustStore, certificate_info, serial_of, subject_of
-from gateway.xmlsafe import UnsafeXml
+from schemas.xmlsafe import UnsafeXml
 
 EDXML = xmldsig.EDXML
 OFFLOAD_BYTES = 256 * 1024

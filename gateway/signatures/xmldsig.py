@@ -22,7 +22,7 @@ What is accepted, and why:
 - A XAdES ``SignatureTimeStamp`` (RFC 3161 token over the canonical ``SignatureValue``), if
   the signer's software adds one, gives the trusted signing time, as in PAdES and CMS.
 
-The XML is parsed with the same hardening as ``gateway.xmlsafe`` (no DTD, no entities, no
+The XML is parsed with the same hardening as ``schemas.xmlsafe`` (no DTD, no entities, no
 network), except that text nodes above libxml2's 10 MB default are allowed when the
 document is that large: edXML carries attachments as base64 text.
 """
@@ -51,7 +51,7 @@ from gateway.signatures.cms import load_signed_data
 from gateway.signatures.integrity import Integrity, TimestampEvidence
 from gateway.signatures.result import Reason, reason
 from gateway.signatures.trust import pick_signer
-from gateway.xmlsafe import UnsafeXml
+from schemas.xmlsafe import UnsafeXml
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 EDXML = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -70,7 +70,7 @@ _CONFIG = SignatureConfiguration(
 
 
 def parser(size: int) -> etree.XMLParser:
-    """``gateway.xmlsafe``'s settings, keeping processing instructions (they are signed)."""
+    """``schemas.xmlsafe``'s settings, keeping processing instructions (they are signed)."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,

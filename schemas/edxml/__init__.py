@@ -13,7 +13,7 @@ from ``parse``, ``from_json`` (the JSON form agency systems may POST) or
 ``EdxmlDocument(MessageHeader(...), attachments=[Attachment.from_path(...)])``.
 Status messages: ``build_status``, ``parse_status``, ``status_reply``.
 
-Every parse is hardened (``gateway.xmlsafe``) and bounded (``EdxmlLimits``);
+Every parse is hardened (``schemas.xmlsafe``) and bounded (``EdxmlLimits``);
 attachments are streamed both ways. The rules, and where we are strict or
 tolerant, are in ``schemas/edxml/README.md``; the XSDs next to this file say
 the same for routes that validate XML bodies.
@@ -21,7 +21,6 @@ the same for routes that validate XML bodies.
 
 from __future__ import annotations
 
-from gateway.xmlsafe import UnsafeXml
 from schemas.edxml.attachments import Attachment
 from schemas.edxml.builder import build, build_bytes, build_status
 from schemas.edxml.codes import BussinessDocType, Priority, ReceiverType, StatusCode
@@ -69,6 +68,7 @@ from schemas.edxml.models import (
 from schemas.edxml.parser import Source, parse, validate
 from schemas.edxml.rules import check, check_status
 from schemas.edxml.status import StatusMessage, parse_status, status_reply, validate_status
+from schemas.xmlsafe import UnsafeXml
 
 __all__ = [
     "DSIG_NS",

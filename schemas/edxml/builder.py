@@ -17,7 +17,7 @@ from typing import BinaryIO
 import msgspec
 from lxml import etree
 
-from gateway import xmlsafe
+from schemas import xmlsafe
 from schemas.edxml import rules
 from schemas.edxml.attachments import Attachment
 from schemas.edxml.document import EdxmlDocument

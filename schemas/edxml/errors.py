@@ -2,7 +2,7 @@
 
 Three kinds of failure, because callers answer them differently: XML that is
 not well-formed (``EdxmlMalformed``), XML refused for safety or size
-(``EdxmlUnsafe``, also a ``gateway.xmlsafe.UnsafeXml``), and a well-formed
+(``EdxmlUnsafe``, also a ``schemas.xmlsafe.UnsafeXml``), and a well-formed
 message that breaks edXML rules (``EdxmlInvalid``, listing every
 ``EdxmlIssue``). All are ``EdxmlError``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.xmlsafe import UnsafeXml
+from schemas.xmlsafe import UnsafeXml
 
 # Rule codes of EdxmlIssue: part of the API, never renamed.
 MISSING_RECEIVER = "missing_receiver"
@@ -81,7 +81,7 @@ class EdxmlMalformed(EdxmlError):
 class EdxmlUnsafe(EdxmlError, UnsafeXml):
     """Refused for safety or size before it was read; ``reason`` says which limit.
 
-    Besides ``gateway.xmlsafe``'s codes: ``attachment_too_large``,
+    Besides ``schemas.xmlsafe``'s codes: ``attachment_too_large``,
     ``too_many_attachments``.
     """
 

@@ -99,7 +99,3 @@ def format_timestamp(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(VIETNAM)
     return moment.strftime("%Y/%m/%d %H:%M:%S")
-
-
-def now_timestamp() -> str:
-    return format_timestamp(datetime.now(VIETNAM))

@@ -25,13 +25,13 @@ from typing import Any
 
 import msgspec
 
-from gateway.typecheck import collect_errors, format_path
 from schemas.edxml import errors
 from schemas.edxml.attachments import Attachment, Base64Decoder, Spool, guess_content_type
 from schemas.edxml.document import EdxmlDocument
 from schemas.edxml.errors import EdxmlInvalid, EdxmlIssue
 from schemas.edxml.limits import DEFAULT_LIMITS, EdxmlLimits
 from schemas.edxml.models import AttachmentInfo, Element, MessageHeader, TraceHeaderList
+from schemas.typecheck import collect_errors, format_path
 
 
 class JsonAttachment(Element):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.xmlsafe import XmlLimits
+from schemas.xmlsafe import XmlLimits
 
 MiB = 1024 * 1024
 
@@ -38,7 +38,7 @@ class EdxmlLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """An attachment up to this size stays in memory; a larger one goes to a temp file."""
 
     def xml(self) -> XmlLimits:
-        """The part that ``gateway.xmlsafe`` enforces."""
+        """The part that ``schemas.xmlsafe`` enforces."""
         return XmlLimits(
             max_depth=self.max_depth,
             max_bytes=self.max_document_bytes,

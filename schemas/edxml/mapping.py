@@ -24,10 +24,10 @@ from typing import Any, Literal, Protocol, TypeVar, cast
 import msgspec
 from lxml import etree
 
-from gateway.xmlsafe import is_xsi
 from schemas.edxml import errors
 from schemas.edxml.errors import EdxmlIssue
 from schemas.edxml.models import EDXML_NS, WRAPPED_ITEMS, MessageHeader, TraceHeaderList
+from schemas.xmlsafe import is_xsi
 
 S = TypeVar("S", bound=msgspec.Struct)
 

@@ -1,6 +1,6 @@
 """edXML bytes, files or streams -> typed messages, attachments streamed.
 
-One pass over the input through ``gateway.xmlsafe.stream`` (no DTD, no
+One pass over the input through ``schemas.xmlsafe.stream`` (no DTD, no
 entities, no network, depth and size limits). The envelope and header, a few
 KB, are built as a small lxml tree; the base64 text of each
 ``AttachmentEncoded/Attachment/ContentTransferEncoded`` never is: it goes
@@ -25,8 +25,7 @@ from typing import BinaryIO, Protocol, TypeVar, cast
 import msgspec
 from lxml import etree
 
-from gateway import xmlsafe
-from gateway.xmlsafe import UnsafeXml
+from schemas import xmlsafe
 from schemas.edxml import errors, rules
 from schemas.edxml.attachments import Attachment, Base64Decoder, Spool
 from schemas.edxml.document import EdxmlDocument
@@ -51,6 +50,7 @@ from schemas.edxml.models import (
     Reference,
     TraceHeaderList,
 )
+from schemas.xmlsafe import UnsafeXml
 
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 """What the parse functions read: the XML as bytes, a file path, or a binary stream."""

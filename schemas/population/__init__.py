@@ -14,8 +14,8 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.typecheck import FieldError, FieldsInvalid
 from schemas.population.ids import ID_PATTERN, PROVINCES, Gender, disagreements
+from schemas.typecheck import FieldError, FieldsInvalid
 
 __all__ = [
     "PROVINCES",

@@ -11,13 +11,11 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Callable
 from typing import Any, Union
 
 import msgspec
 
 Path = tuple[str | int, ...]
-DecHook = Callable[[type, Any], Any] | None
 
 
 class FieldError(msgspec.Struct, frozen=True):
