@@ -17,10 +17,12 @@ from adapters.base import (
     GatewayResponse,
     HostedAdapter,
     InboundMessage,
+    UpstreamHealth,
+)
+from adapters.errors import (
     RequestRejected,
     UpstreamAuthFailed,
     UpstreamError,
-    UpstreamHealth,
     UpstreamNotFound,
     UpstreamRejected,
     UpstreamTimeout,

@@ -3,7 +3,8 @@
 The core never knows which protocol an upstream speaks. It builds a
 ``GatewayRequest``, awaits ``adapter.handle()`` under the route's deadline and
 retry policy, and maps whatever comes back. Adapters raise the typed errors
-below so that the caller gets a stable error code whatever the protocol.
+of ``adapters.errors`` so that the caller gets a stable error code whatever
+the protocol.
 """
 
 from __future__ import annotations
@@ -56,93 +57,6 @@ class GatewayResponse(msgspec.Struct, kw_only=True):
 class UpstreamHealth(msgspec.Struct, kw_only=True):
     state: Literal["up", "down", "unknown"]
     detail: str = ""
-
-
-class UpstreamError(Exception):
-    """The upstream could not give a usable answer.
-
-    ``code`` is the stable error code the caller sees; subclasses fix it.
-    """
-
-    code: ClassVar[str] = "upstream_error"
-
-    def __init__(self, detail: str, *, upstream_status: int | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.upstream_status = upstream_status
-
-    @property
-    def retry_condition(self) -> str | None:
-        """The route ``retry.on`` value that allows retrying this failure, if any."""
-        return "5xx" if (self.upstream_status or 0) >= 500 else None
-
-
-class UpstreamUnavailable(UpstreamError):
-    """Could not reach the upstream at all (refused, reset, DNS): safe to retry if idempotent."""
-
-    code = "upstream_unavailable"
-
-    @property
-    def retry_condition(self) -> str | None:
-        return "unavailable"
-
-
-class UpstreamTimeout(UpstreamError):
-    """The upstream did not answer within the route's deadline."""
-
-    code = "upstream_timeout"
-
-    @property
-    def retry_condition(self) -> str | None:
-        return "timeout"
-
-
-class UpstreamRejected(UpstreamError):
-    """The upstream understood the call and refused its data (a validation error of theirs).
-
-    The caller's data is at fault, not the link: never retried, answered as 422.
-    """
-
-    code = "upstream_rejected"
-
-    @property
-    def retry_condition(self) -> str | None:
-        return None
-
-
-class UpstreamNotFound(UpstreamError):
-    """The upstream has no such record (a lookup's answer, not a failure): 404 ``not_found``."""
-
-    code = "not_found"
-
-    @property
-    def retry_condition(self) -> str | None:
-        return None
-
-
-class UpstreamAuthFailed(UpstreamError):
-    """The gateway's own credentials for the upstream were refused (login, signature)."""
-
-    code = "upstream_auth_failed"
-
-    @property
-    def retry_condition(self) -> str | None:
-        return None
-
-
-class RequestRejected(Exception):
-    """The request cannot become an upstream call (e.g. it does not fit the WSDL).
-
-    The caller's fault, found by the adapter before anything was sent. ``code``
-    is one of ``gateway.problems.CODES`` (the caller's stable error code);
-    ``errors`` lists ``{"path": ..., "message": ...}`` items like schema errors.
-    """
-
-    def __init__(self, code: str, detail: str, *, errors: list[dict[str, str]] | None = None):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.errors = errors
 
 
 @runtime_checkable

@@ -19,9 +19,9 @@ from adapters.base import (
     AdapterSettings,
     GatewayRequest,
     GatewayResponse,
-    UpstreamError,
     UpstreamHealth,
 )
+from adapters.errors import UpstreamError
 from adapters.httpclient import (
     PassiveHealth,
     PoolSettings,

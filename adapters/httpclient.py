@@ -20,7 +20,8 @@ import httpx
 import msgspec
 from httpx_aiohttp import AiohttpTransport
 
-from adapters.base import UpstreamError, UpstreamHealth, UpstreamTimeout, UpstreamUnavailable
+from adapters.base import UpstreamHealth
+from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from adapters.units import Duration, seconds
 
 

@@ -31,10 +31,9 @@ from adapters.base import (
     AdapterSettings,
     GatewayRequest,
     GatewayResponse,
-    UpstreamError,
     UpstreamHealth,
-    UpstreamUnavailable,
 )
+from adapters.errors import UpstreamError, UpstreamUnavailable
 from adapters.units import Duration, seconds
 
 Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0, description="a probability from 0 to 1")]

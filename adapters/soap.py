@@ -42,10 +42,9 @@ from adapters.base import (
     AdapterSettings,
     GatewayRequest,
     GatewayResponse,
-    RequestRejected,
-    UpstreamError,
     UpstreamHealth,
 )
+from adapters.errors import MalformedBody, RequestRejected, UpstreamError
 from adapters.httpclient import (
     PassiveHealth,
     PoolSettings,
@@ -154,9 +153,7 @@ class SoapClient:
         try:
             self.client.create_message(self.service, operation, **arguments)
         except (TypeError, zeep.exceptions.ValidationError) as exc:
-            raise RequestRejected(
-                "schema_invalid", f"the body does not fit {operation}: {exc}"
-            ) from None
+            raise RequestRejected(f"the body does not fit {operation}: {exc}") from None
 
     def operation(self, name: str) -> Any:
         try:
@@ -232,11 +229,11 @@ class SoapAdapter:
             try:
                 data = msgspec.json.decode(request.body)
             except msgspec.DecodeError:
-                raise RequestRejected("malformed_body", "the body must be a JSON object") from None
+                raise MalformedBody("the body must be a JSON object") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise RequestRejected("malformed_body", "the body must be a JSON object")
+            raise MalformedBody("the body must be a JSON object")
         self.soap.check(request.operation, data)  # a bad body costs no upstream call
         return data
 

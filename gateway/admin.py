@@ -13,13 +13,14 @@ import msgspec
 from litestar import Request, Router, get, post
 from litestar.response import Stream
 
+from adapters.bodies import BodyInvalid
 from adapters.units import Duration, seconds
 from gateway.delivery import STATES, DeliveryQueue
 from gateway.messagelog import Cursor, SearchFilter, export, purge, search, verify_chains
 from gateway.problems import Problem
 from gateway.runtime import RuntimeHolder
 from gateway.services import Services
-from gateway.validation import BodyInvalid, JsonBody, body_problem
+from gateway.validation import JsonBody, body_problem
 
 MAX_PAGE = 1000
 

@@ -24,7 +24,7 @@ from gateway import __version__, health, openapi, pipeline
 from gateway.admin import admin_router, holder_of
 from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
-from gateway.mocks import MockThread, start_configured
+from gateway.mockrunner import MockThread, start_configured
 from gateway.problems import Problem
 from gateway.runtime import RuntimeHolder
 from gateway.services import Services

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from adapters import registry
 from gateway import __version__, auth
 from gateway.config.loader import ConfigInvalid, LoadedConfig, load_config
 from gateway.config.model import GatewayConfig
@@ -54,17 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(routes)
     routes.set_defaults(func=cmd_routes)
 
+    systems = registry.mock_systems()
     mock = commands.add_parser(
         "mock",
-        help="run mock national systems (DVCQG, population, document axis) for integration tests",
+        help="run mock national systems ("
+        + ", ".join(f"{name} on {s.default_port}" for name, s in systems.items())
+        + ") for integration tests",
     )
-    mock.add_argument("system", choices=["dvcqg", "population", "document-axis", "all"])
+    mock.add_argument("system", choices=[*systems, "all"])
     mock.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
-    mock.add_argument(
-        "--port",
-        type=int,
-        help="listen port of one system (default: dvcqg 9101, population 9102, document-axis 9103)",
-    )
+    mock.add_argument("--port", type=int, help="listen port of one system (default: its own)")
     mock.add_argument(
         "--option",
         action="append",
@@ -144,17 +144,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_mock(args: argparse.Namespace) -> int:
     from adapters.mockkit import serve
-    from gateway import mocks
-    from gateway.config.model import MockName, MockSettings
+    from gateway import mockrunner
+    from gateway.config.model import MockSettings
 
-    names: list[MockName] = list(mocks.MODULES) if args.system == "all" else [args.system]
+    names = list(registry.mock_systems()) if args.system == "all" else [args.system]
     if args.port is not None and len(names) > 1:
         print("--port names the port of one system; `all` uses each one's own", file=sys.stderr)
         return 2
     try:
         options = dict(_option(text) for text in args.option)
         servers = [
-            mocks.build(name, MockSettings(host=args.host, port=args.port, options=options))
+            mockrunner.build(name, MockSettings(host=args.host, port=args.port, options=options))
             for name in names
         ]
     except ValueError as exc:
@@ -162,7 +162,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
         return 2
 
     async def started() -> None:
-        for server in mocks.describe(servers):
+        for server in mockrunner.describe(servers):
             print(f"{server['mock']}: {server['url']}", flush=True)
 
     try:
@@ -216,7 +216,6 @@ def cmd_config_schema(_: argparse.Namespace) -> int:
 
 def config_json_schema() -> dict[str, Any]:
     """GatewayConfig's schema, with each upstream typed by its adapter's settings."""
-    from adapters import registry
 
     adapters = registry.available()
     settings = [factory.Settings for factory in adapters.values()]
@@ -347,7 +346,6 @@ def cmd_log_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_adapters(_: argparse.Namespace) -> int:
-    from adapters import registry
 
     for name, factory in registry.available().items():
         print(f"{name:10} {factory.__module__}.{getattr(factory, '__qualname__', factory)}")

@@ -30,14 +30,8 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from adapters.base import (
-    Adapter,
-    GatewayRequest,
-    GatewayResponse,
-    RequestRejected,
-    UpstreamError,
-    UpstreamTimeout,
-)
+from adapters.base import Adapter, GatewayRequest, GatewayResponse
+from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
 from adapters.logs import get_logger
 from adapters.units import seconds
 from gateway.config.model import DeliverySettings

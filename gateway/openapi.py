@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from gateway import __version__
-from gateway.problems import CODES, ERROR_SOURCE_HEADER
+from gateway.problems import ERROR_SOURCE_HEADER, vocabulary
 from gateway.runtime import CompiledRoute, Runtime
 from gateway.validation import JsonBody
 
@@ -32,7 +32,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "title": {"type": "string"},
         "detail": {"type": "string"},
-        "code": {"type": "string", "enum": sorted(CODES)},
+        "code": {"type": "string"},
         "request_id": {"type": "string"},
         "errors": {
             "type": "array",
@@ -46,6 +46,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def _problem_schema() -> dict[str, Any]:
+    """The problem document, its ``code`` listing every code of the gateway and its plugins."""
+    code = {"type": "string", "enum": sorted(vocabulary())}
+    properties = {**PROBLEM_SCHEMA["properties"], "code": code}
+    return {**PROBLEM_SCHEMA, "properties": properties}
+
+
 def openapi(runtime: Runtime) -> dict[str, Any]:
     """Built once per runtime: a reload brings a new runtime and so a new document."""
     spec: dict[str, Any] | None = runtime.derived.get("openapi")
@@ -55,7 +62,7 @@ def openapi(runtime: Runtime) -> dict[str, Any]:
 
 
 def _build(digest: str, routes: list[CompiledRoute]) -> dict[str, Any]:
-    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    components: dict[str, Any] = {"Problem": _problem_schema()}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         match = route.config.match
@@ -120,8 +127,9 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
         }
         codes += (*_WITH_BODY, "xml_forbidden")
     operation["responses"] = {"200": {"description": "The upstream's answer, passed through."}}
-    for status in sorted({CODES[c][0] for c in codes}):
-        names = ", ".join(sorted(c for c in codes if CODES[c][0] == status))
+    known = vocabulary()
+    for status in sorted({known[c].status for c in codes}):
+        names = ", ".join(sorted(c for c in codes if known[c].status == status))
         operation["responses"][str(status)] = {
             "description": f"Problem: {names}",
             "headers": {
@@ -162,8 +170,8 @@ def docs_page(runtime: Runtime) -> str:
             f"{schema_html}</section>"
         )
     codes = "".join(
-        f"<tr><td><code>{code}</code></td><td>{status}</td><td>{html.escape(title)}</td></tr>"
-        for code, (status, title) in sorted(CODES.items())
+        f"<tr><td><code>{e.code}</code></td><td>{e.status}</td><td>{html.escape(e.title)}</td></tr>"
+        for e in sorted(vocabulary().values(), key=lambda e: e.code)
     )
     return (
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>LGSP gateway API</title>"

@@ -2,7 +2,8 @@
 
 One rule for both ordinary logs and stored message bodies: ID numbers keep
 their first and last three digits (as the population database rules ask),
-other personal values keep only their first character.
+other personal values keep only their first character. Which JSON fields are
+personal is said by each adapter package's plugin (``registry.personal_fields``).
 """
 
 from __future__ import annotations
@@ -14,31 +15,6 @@ import msgspec
 
 # 12-digit personal ID (CCCD) and 9-digit old ID card (CMND), not inside longer numbers.
 _ID_NUMBER = re.compile(r"(?<![0-9])([0-9]{3})([0-9]{3}|[0-9]{6})([0-9]{3})(?![0-9])")
-
-DEFAULT_PERSONAL_FIELDS = (
-    "so_dinh_danh",
-    "so_cmnd",
-    "ho_va_ten",
-    "ngay_sinh",
-    "SoDinhDanh",
-    "SoCMND",
-    "HoVaTen",
-    "NgayThangNamSinh",
-    "ChuHoSo",
-    "SoDienThoai",
-    "Email",
-    # population answers (the gateway's JSON face)
-    "cong_dan",
-    "chi_tiet",
-    # DVCQG: payers, askers, officers
-    "HoTenNguoiNop",
-    "SoCMNDNguoiNop",
-    "DiaChiNguoiNop",
-    "SoDienThoaiNguoiNop",
-    "EmailNguoiNop",
-    "NguoiHoi",
-    "NguoiXuLy",
-)
 
 
 def mask_id_numbers(text: str) -> str:

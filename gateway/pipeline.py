@@ -21,13 +21,10 @@ from typing import TYPE_CHECKING, cast
 import msgspec
 from litestar.types import Message, Receive, Scope, Send
 
-from adapters.base import (
-    GatewayRequest,
-    GatewayResponse,
-    RequestRejected,
-    UpstreamError,
-    UpstreamTimeout,
-)
+from adapters import bodies
+from adapters.base import GatewayRequest, GatewayResponse
+from adapters.bodies import BodyInvalid, JsonFormSchema
+from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
 from adapters.logs import get_logger
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
@@ -42,7 +39,7 @@ from gateway.signatures.policy import SignaturePolicy
 
 if TYPE_CHECKING:
     from gateway.signatures.result import VerificationResult
-from gateway.validation import BodyInvalid, EdxmlBody, body_problem
+from gateway.validation import body_problem
 
 API_KEY_HEADER = "x-api-key"
 MESSAGE_ID_HEADER = b"x-lgsp-message-id"
@@ -206,7 +203,7 @@ async def verify_signatures(
 
     trust = context.runtime.trust
     assert trust is not None, "the config loader requires trust for verifying routes"
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    media_type = bodies.media_type(content_type)
     try:
         result = await signatures.verify(
             body, media_type, policy=policy, trust=trust.store, revocation=trust.revocation
@@ -379,10 +376,8 @@ def validate(route: CompiledRoute, body: bytes, content_type: str) -> object:
     schema = route.schema
     if schema is None:
         return None
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    json_form = isinstance(schema, EdxmlBody) and (
-        media_type in _JSON_TYPES or media_type.endswith("+json")
-    )  # an edXML document may come in its JSON form
+    media_type = bodies.media_type(content_type)
+    json_form = isinstance(schema, JsonFormSchema) and bodies.is_json(media_type)
     json = schema.media_type == _JSON_TYPES[0]
     accepted, suffix = (_JSON_TYPES, "+json") if json else (_XML_TYPES, "+xml")
     if media_type not in accepted and not media_type.endswith(suffix) and not json_form:
@@ -391,7 +386,9 @@ def validate(route: CompiledRoute, body: bytes, content_type: str) -> object:
             f"this route takes {' or '.join(accepted)}, not {media_type or 'an untyped body'}",
         )
     try:
-        return cast(EdxmlBody, schema).validate_json(body) if json_form else schema.validate(body)
+        return (
+            cast(JsonFormSchema, schema).validate_json(body) if json_form else schema.validate(body)
+        )
     except BodyInvalid as exc:
         raise body_problem(exc) from None
 
@@ -433,7 +430,7 @@ async def call_upstream(
                 ):
                     raise _upstream_problem(failure) from None
             except RequestRejected as rejected:
-                raise Problem(rejected.code, rejected.detail, errors=rejected.errors) from None
+                raise Problem.of(rejected) from None
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
     finally:
@@ -457,11 +454,11 @@ async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayRes
 
 def _upstream_problem(error: UpstreamError) -> Problem:
     extra = {} if error.upstream_status is None else {"upstream_status": error.upstream_status}
-    return Problem(error.code, error.detail, source="upstream", extra=extra)
+    return Problem.of(error, extra=extra)
 
 
 def to_answer(answer: GatewayResponse) -> Answer:
-    media_type = answer.content_type.split(";", 1)[0].strip().lower()
+    media_type = bodies.media_type(answer.content_type)
     if media_type in _JSON_TYPES and answer.body:
         try:
             msgspec.json.decode(answer.body)

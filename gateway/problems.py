@@ -8,49 +8,54 @@ the gateway or the upstream failed, as X-Road's ``X-Road-Error`` does.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import cache
+from typing import Any
 
 import msgspec
+
+from adapters import registry
+from adapters.errors import ErrorCode, GatewayError, Source
 
 ERROR_SOURCE_HEADER = "x-lgsp-error-source"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
-Source = Literal["gateway", "upstream"]
-
-# code -> (HTTP status, title). Codes are stable: add, never rename.
+# The core's own codes: (HTTP status, title). Stable: add, never rename. What adapters
+# may raise (upstream_*, schema_invalid, ...) is declared with their error classes
+# (adapters/errors.py and each plugin's), and joins these in ``vocabulary()``.
 CODES: dict[str, tuple[int, str]] = {
     "unauthenticated": (401, "Authentication required"),
     "forbidden": (403, "Not allowed for this client"),
     "route_not_found": (404, "No route for this path"),
-    "not_found": (404, "Not found"),
     "method_not_allowed": (405, "Method not allowed on this path"),
-    "payload_too_large": (413, "Request body too large"),
     "unsupported_media_type": (415, "Unsupported content type"),
-    "malformed_body": (400, "Request body cannot be parsed"),
-    "xml_forbidden": (400, "XML construct not accepted"),
-    "schema_invalid": (422, "Request body does not match the schema"),
     "signature_invalid": (422, "Digital signature verification failed"),
-    "checksum_invalid": (403, "Message checksum does not verify"),
-    "dossier_status_regression": (409, "Dossier status cannot move backwards"),
     "config_invalid": (422, "Configuration is invalid"),
     "idempotency_conflict": (409, "Idempotency-Key already used with another request"),
     "idempotency_in_progress": (409, "The first request with this Idempotency-Key is not done"),
     "log_unavailable": (503, "The exchange cannot be recorded, so it is not acknowledged"),
     "storage_unavailable": (503, "The request cannot be stored for delivery"),
-    "upstream_timeout": (504, "Upstream did not answer in time"),
-    "upstream_unavailable": (502, "Upstream cannot be reached"),
-    "upstream_error": (502, "Upstream answered with an error"),
-    "upstream_rejected": (422, "Upstream refused the request's data"),
-    "upstream_auth_failed": (502, "Upstream refused the gateway's credentials"),
     "not_ready": (503, "Gateway is not ready"),
     "internal_error": (500, "Internal gateway error"),
 }
 
 
+@cache
+def vocabulary() -> dict[str, ErrorCode]:
+    """Every code a caller may see: the core's, the adapter SDK's and every plugin's."""
+    codes = {code: ErrorCode(code, status, title) for code, (status, title) in CODES.items()}
+    for code, entry in registry.error_codes().items():
+        if code in codes and codes[code] != entry:
+            raise registry.PluginError(f"error code {code!r} differs from the gateway's own")
+        codes[code] = entry
+    return codes
+
+
 class Problem(Exception):
+    """An error answered as a problem document; ``code`` is a core code or an ``ErrorCode``."""
+
     def __init__(
         self,
-        code: str,
+        code: str | ErrorCode,
         detail: str,
         *,
         source: Source = "gateway",
@@ -59,13 +64,20 @@ class Problem(Exception):
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
-        self.status, self.title = CODES[code]
-        self.code = code
+        entry = code if isinstance(code, ErrorCode) else vocabulary()[code]
+        self.code, self.status, self.title = entry.code, entry.status, entry.title
         self.detail = detail
         self.source = source
         self.errors = errors
         self.headers = headers or {}
         self.extra = extra or {}
+
+    @classmethod
+    def of(cls, error: GatewayError, extra: dict[str, Any] | None = None) -> Problem:
+        """What the caller sees of an adapter's error: its class says code, status and title."""
+        return cls(
+            error.error_code(), error.detail, source=error.source, errors=error.errors, extra=extra
+        )
 
     def body(self, request_id: str) -> bytes:
         document: dict[str, Any] = {

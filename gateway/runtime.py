@@ -20,6 +20,7 @@ import msgspec
 
 from adapters import registry
 from adapters.base import Adapter, AdapterContext
+from adapters.bodies import BodySchema
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
 from gateway.auth import KeyRing
@@ -35,7 +36,7 @@ from gateway.routing import Router
 from gateway.signatures.policy import SignaturePolicy
 from gateway.signatures.revocation import RevocationChecker
 from gateway.signatures.trust import TrustStore
-from gateway.validation import SCHEMAS_DIR, BodySchema, resolve_schema
+from gateway.validation import SCHEMAS_DIR, resolve_schema
 
 if TYPE_CHECKING:
     from gateway.services import Services

@@ -1,8 +1,9 @@
 """Request body schemas named by routes: msgspec Structs for JSON, XSD for XML.
 
 ``resolve_schema("population.CitizenLookupRequest")`` finds the Struct in
-``schemas/population.py``; a name ending in ``.xsd`` is an XML Schema file,
-relative to the config file or to ``schemas/``. Each returns an object whose
+``schemas/population``; a name ending in ``.xsd`` is an XML Schema file,
+relative to the config file or to ``schemas/``; any other plain name is a
+kind an adapter package brings (``adapters.plugin``). Each returns an object whose
 ``validate(body)`` gives the decoded data or raises ``BodyInvalid`` listing
 every error with its path.
 """
@@ -13,18 +14,18 @@ import importlib
 import os
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import msgspec
 from lxml import etree
 
 import schemas
+from adapters import registry
+from adapters.bodies import BodyError, BodyInvalid, BodySchema
+from adapters.errors import MalformedBody, XmlForbidden
 from gateway.problems import Problem
 from schemas import xmlsafe
 from schemas.typecheck import collect_errors, format_path
-
-if TYPE_CHECKING:
-    from schemas.edxml import EdxmlError
 
 SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
 
@@ -33,31 +34,9 @@ class SchemaNotFound(LookupError):
     pass
 
 
-class BodyError(msgspec.Struct, frozen=True, omit_defaults=True):
-    path: str
-    message: str
-    rule: str | None = None
-    """A stable code for the broken rule, where the validator has one (edXML does)."""
-
-
-class BodyInvalid(ValueError):
-    def __init__(self, errors: list[BodyError], *, code: str = "schema_invalid") -> None:
-        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
-        self.errors = errors
-        self.code = code
-
-
 def body_problem(invalid: BodyInvalid) -> Problem:
     """What the caller sees of a body its schema refused: every error, with its path."""
-    errors = msgspec.to_builtins(invalid.errors)  # a BodyError without a rule omits it
-    return Problem(invalid.code, f"{len(errors)} error(s) in the request body", errors=errors)
-
-
-class BodySchema(Protocol):
-    name: str
-    media_type: str
-
-    def validate(self, body: bytes) -> Any: ...
+    return Problem.of(invalid.rejection())
 
 
 class JsonBody:
@@ -72,7 +51,7 @@ class JsonBody:
             data = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             error = BodyError("$", f"not valid JSON: {exc}")
-            raise BodyInvalid([error], code="malformed_body") from None
+            raise BodyInvalid([error], error=MalformedBody) from None
         try:
             msgspec.convert(data, self.struct)
         except msgspec.ValidationError:
@@ -100,10 +79,10 @@ class XmlBody:
         try:
             tree = xmlsafe.parse(body)
         except xmlsafe.UnsafeXml as exc:
-            raise BodyInvalid([BodyError("/", str(exc))], code="xml_forbidden") from None
+            raise BodyInvalid([BodyError("/", str(exc))], error=XmlForbidden) from None
         except etree.XMLSyntaxError as exc:
             error = BodyError("/", f"not well-formed XML: {exc}")
-            raise BodyInvalid([error], code="malformed_body") from None
+            raise BodyInvalid([error], error=MalformedBody) from None
         if not self.schema.validate(tree):
             errors = [
                 BodyError(
@@ -142,72 +121,16 @@ def _element_path(tree: etree._ElementTree, xpath: str | None) -> str:
     return "/" + "/".join(reversed(parts))
 
 
-# Refusals for size, not for shape: the caller should send less, not fix syntax.
-_TOO_BIG = frozenset({"too_large", "too_many_elements", "text_too_long"})
-
-
-class EdxmlBody:
-    """``schema: edxml``: the edXML rules of ``schemas.edxml`` (streamed, every issue coded).
-
-    A JSON body is the document's JSON form (``schemas.edxml.jsonform``): agency
-    systems that cannot write XML send that, and it must meet the same rules.
-    """
-
-    name = "edxml"
-    media_type = "application/xml"
-
-    def validate(self, body: bytes) -> Any:
-        from schemas import edxml
-
-        try:
-            issues = edxml.validate(body)
-        except edxml.EdxmlError as exc:
-            raise edxml_invalid(exc) from None
-        if issues:
-            raise edxml_invalid(edxml.EdxmlInvalid(issues))
-        return None
-
-    def validate_json(self, body: bytes) -> Any:
-        """The JSON form: its shape (JSON paths), then the edXML rules (edXML paths)."""
-        from schemas import edxml
-
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            error = BodyError("$", f"not valid JSON: {exc}")
-            raise BodyInvalid([error], code="malformed_body") from None
-        try:
-            document = edxml.from_json(data)
-        except edxml.EdxmlInvalid as exc:
-            raise edxml_invalid(exc) from None
-        with document:
-            issues = edxml.check(document)
-        if issues:
-            raise edxml_invalid(edxml.EdxmlInvalid(issues))
-        return None  # not the decoded JSON: the request would carry the attachments twice
-
-
-def edxml_invalid(exc: EdxmlError) -> BodyInvalid:
-    """An ``EdxmlError`` as the caller sees it: a code, and every issue with its path and rule."""
-    from schemas import edxml
-
-    if isinstance(exc, edxml.EdxmlUnsafe):
-        unsafe = "payload_too_large" if exc.reason in _TOO_BIG else "xml_forbidden"
-        return BodyInvalid([BodyError("/", str(exc), exc.reason)], code=unsafe)
-    if isinstance(exc, edxml.EdxmlInvalid):
-        errors = [BodyError(i.path, i.message, i.rule) for i in exc.errors]
-        return BodyInvalid(errors)
-    return BodyInvalid([BodyError("/", str(exc))], code="malformed_body")  # EdxmlMalformed
-
-
 def resolve_schema(ref: str, config_dir: str) -> BodySchema:
     return _resolve(ref, config_dir)
 
 
 @lru_cache(maxsize=256)
 def _resolve(ref: str, config_dir: str) -> BodySchema:
-    if ref == "edxml":
-        return EdxmlBody()
+    kind = registry.body_schemas().get(ref)
+    if kind is not None:  # a kind an adapter package brings, e.g. edxml
+        schema: BodySchema = registry.load(kind)()
+        return schema
     if ref.endswith(".xsd"):
         for base in (config_dir, SCHEMAS_DIR):
             path = os.path.join(base, ref)

@@ -47,7 +47,7 @@ MEASURE = textwrap.dedent(
     import msgspec
     import schemas.edxml as edxml
     from adapters.base import AdapterContext, GatewayRequest
-    from adapters.document_axis import DocumentAxisAdapter
+    from adapters.document_axis.adapter import DocumentAxisAdapter
     from adapters.document_axis.poller import Poller
     from tests.fixtures.edxml import samples
 

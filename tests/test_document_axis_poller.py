@@ -12,7 +12,7 @@ import pytest
 
 import schemas.edxml as edxml
 from adapters.base import AdapterContext, AdapterState, InboundMessage
-from adapters.document_axis import DocumentAxisAdapter
+from adapters.document_axis.adapter import DocumentAxisAdapter
 from adapters.document_axis.mock import DEMO_CREDENTIALS, create_app
 from adapters.document_axis.poller import Poller
 from tests.fixtures.edxml import samples

@@ -18,10 +18,11 @@ import msgspec
 import pytest
 from litestar import Litestar, Request, post
 
-from adapters.base import AdapterContext, GatewayRequest, RequestRejected
-from adapters.dvcqg import DvcqgAdapter
+from adapters.base import AdapterContext, GatewayRequest
+from adapters.dvcqg.adapter import DvcqgAdapter
 from adapters.dvcqg import mock as portal_mock
 from adapters.dvcqg.settings import DvcqgSettings
+from adapters.errors import RequestRejected
 from gateway.app import create_app
 from schemas.dvcqg import checksum
 from tests.support import TEST_ADMIN_KEY, TEST_KEY, free_port, serve_in_thread, write_config

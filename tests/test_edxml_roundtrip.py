@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import schemas.edxml as edxml
-from gateway.validation import BodyInvalid, JsonBody, XmlBody, resolve_schema
+from adapters.bodies import BodyInvalid
+from gateway.validation import JsonBody, XmlBody, resolve_schema
 from schemas.edxml import Attachment, EdxmlInvalid, EdxmlLimits, build_bytes, from_json, parse
 from tests.fixtures.edxml import samples
 from tests.support import ROOT

@@ -8,7 +8,8 @@ import msgspec
 import pytest
 
 import schemas.edxml as edxml
-from gateway.validation import BodyInvalid, XmlBody
+from adapters.bodies import BodyInvalid
+from gateway.validation import XmlBody
 from schemas.edxml import (
     EdxmlInvalid,
     ResponseFor,

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 import schemas.edxml as edxml
-from gateway.validation import BodyInvalid, XmlBody
+from adapters.bodies import BodyInvalid
+from gateway.validation import XmlBody
 from schemas.edxml import EdxmlInvalid, EdxmlLimits, Organization, build_bytes, validate
 from tests.fixtures.edxml import samples
 from tests.fixtures.edxml.samples import MESSAGE_HEADER_XML, raw

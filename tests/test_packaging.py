@@ -50,9 +50,12 @@ def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:
         "http = adapters.http:HttpAdapter",
         "soap = adapters.soap:SoapAdapter",
         "mock = adapters.mock:MockAdapter",
-        "dvcqg = adapters.dvcqg:DvcqgAdapter",
-        "population = adapters.population:PopulationAdapter",
-        "document_axis = adapters.document_axis:DocumentAxisAdapter",
+        "dvcqg = adapters.dvcqg.adapter:DvcqgAdapter",
+        "population = adapters.population.adapter:PopulationAdapter",
+        "document_axis = adapters.document_axis.adapter:DocumentAxisAdapter",
+        "dvcqg = adapters.dvcqg.plugin:PLUGIN",
+        "population = adapters.population.plugin:PLUGIN",
+        "document-axis = adapters.document_axis.plugin:PLUGIN",
     ):
         assert adapter in declared
     dockerfile = (ROOT / "Dockerfile").read_text()

@@ -26,16 +26,16 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from adapters import bodies
 from adapters.base import (
     AdapterContext,
     AdapterHost,
     GatewayRequest,
     GatewayResponse,
-    RequestRejected,
-    UpstreamError,
     UpstreamHealth,
 )
 from adapters.document_axis.client import AxisClient, NotFound, Payload
+from adapters.document_axis.errors import AgencyNotServed
 from adapters.document_axis.messages import (
     Addressing,
     outbound_document,
@@ -44,7 +44,7 @@ from adapters.document_axis.messages import (
 )
 from adapters.document_axis.poller import Poller
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
-from schemas.typecheck import collect_errors, format_path
+from adapters.errors import MalformedBody, RequestRejected, UpstreamError
 
 MAX_LIMIT = 1000
 
@@ -147,8 +147,7 @@ class DocumentAxisAdapter:
     def _agency(self, organ_id: str, path: str) -> str:
         """``organ_id`` if it is an agency of the province: no one may act for another."""
         if self.settings.agencies and organ_id not in self.settings.agencies:
-            raise RequestRejected(
-                "forbidden",
+            raise AgencyNotServed(
                 f"agency {organ_id} is not served by this LGSP",
                 errors=[{"path": path, "message": "not an agency of this province"}],
             )
@@ -170,7 +169,6 @@ def _param(request: GatewayRequest, name: str) -> str:
     value = request.path_params.get(name) or next(iter(parse_qs(request.query).get(name, [])), "")
     if not value:
         raise RequestRejected(
-            "schema_invalid",
             f"{name} is required (path or query parameter)",
             errors=[{"path": name, "message": "required"}],
         )
@@ -183,7 +181,6 @@ def _limit(request: GatewayRequest, default: int) -> int:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise RequestRejected(
-            "schema_invalid",
             "limit must be a whole number from 1 to 1000",
             errors=[{"path": "limit", "message": f"not a whole number from 1 to {MAX_LIMIT}"}],
         )
@@ -195,17 +192,8 @@ def _status_update(body: bytes) -> StatusUpdate:
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         errors = [{"path": "$", "message": str(exc)}]
-        raise RequestRejected("malformed_body", "the body is not JSON", errors=errors) from None
-    try:
-        return msgspec.convert(data, StatusUpdate)
-    except msgspec.ValidationError:
-        errors = [
-            {"path": format_path(e.path), "message": e.message}
-            for e in collect_errors(data, StatusUpdate)
-        ]
-        raise RequestRejected(
-            "schema_invalid", f"{len(errors)} error(s) in the request body", errors=errors
-        ) from None
+        raise MalformedBody("the body is not JSON", errors=errors) from None
+    return bodies.convert(data, StatusUpdate)
 
 
 def _json(data: Any, status: int = 200) -> GatewayResponse:

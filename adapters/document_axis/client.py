@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 import httpx
 import msgspec
 
-from adapters.base import UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from adapters.document_axis.settings import DocumentAxisSettings
+from adapters.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from adapters.httpclient import PassiveHealth, build_client, upstream_error
 
 CHUNK = 1 << 20

@@ -14,9 +14,10 @@ from typing import Any, BinaryIO, cast
 import msgspec
 
 import schemas.edxml as edxml
-from adapters.base import RequestRejected
+from adapters.bodies import is_json
 from adapters.document_axis.client import HashingWriter, Payload
-from gateway.validation import edxml_invalid
+from adapters.document_axis.schema import edxml_invalid
+from adapters.errors import MalformedBody, RequestRejected
 from schemas.edxml import rules
 from schemas.edxml.formats import VIETNAM
 from schemas.edxml.limits import DEFAULT_LIMITS
@@ -51,15 +52,13 @@ def document_header(source: Source) -> edxml.MessageHeader:
 
 def rejected(exc: edxml.EdxmlError) -> RequestRejected:
     """The caller's message is not what the axis takes: the same answer a route schema gives."""
-    invalid = edxml_invalid(exc)
-    errors = cast(list[dict[str, str]], msgspec.to_builtins(invalid.errors))
-    return RequestRejected(invalid.code, f"{len(errors)} error(s) in the message", errors=errors)
+    return edxml_invalid(exc).rejection("the message")
 
 
 def outbound_document(body: bytes, content_type: str) -> tuple[Addressing, Payload]:
     """A document from an agency: edXML sent as is, or its JSON form built into edXML."""
     try:
-        if not _is_json(content_type):
+        if not is_json(content_type):
             header = document_header(body)
             return _addressing(header), Payload.of_bytes(body)
         with edxml.from_json(_json(body)) as document:
@@ -81,7 +80,7 @@ def outbound_status(body: bytes, content_type: str) -> tuple[Addressing, Payload
     The JSON form may leave out Timestamp (now, Vietnam time).
     """
     try:
-        if not _is_json(content_type):
+        if not is_json(content_type):
             header = edxml.parse_status(body).header
         else:
             header = _status_header(_json(body))
@@ -108,14 +107,8 @@ def _json(body: bytes) -> Any:
     try:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
-        raise RequestRejected(
-            "malformed_body", "the body is not JSON", errors=[{"path": "$", "message": str(exc)}]
-        ) from None
-
-
-def _is_json(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
+        errors = [{"path": "$", "message": str(exc)}]
+        raise MalformedBody("the body is not JSON", errors=errors) from None
 
 
 def _addressing(header: edxml.MessageHeader) -> Addressing:

@@ -14,16 +14,11 @@ import asyncio
 from typing import Any, BinaryIO
 
 import schemas.edxml as edxml
-from adapters.base import (
-    AdapterHost,
-    GatewayRequest,
-    InboundMessage,
-    InboundRefused,
-    UpstreamError,
-)
+from adapters.base import AdapterHost, GatewayRequest, InboundMessage, InboundRefused
 from adapters.document_axis.client import AxisClient
 from adapters.document_axis.messages import document_header, temp_spool
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
+from adapters.errors import UpstreamError
 from adapters.logs import get_logger
 from adapters.units import seconds
 

@@ -40,7 +40,3 @@ Errors: the portal's ``error_code`` values are configured (``error_codes``):
 ``not_found`` -> 404 for a lookup, 422 otherwise; any other code -> 502
 ``upstream_error``; network failures as for every httpx adapter.
 """
-
-from adapters.dvcqg.adapter import DvcqgAdapter
-
-__all__ = ["DvcqgAdapter"]

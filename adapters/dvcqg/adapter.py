@@ -6,21 +6,21 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from adapters import bodies
 from adapters.base import (
     AdapterContext,
     AdapterHost,
     AdapterState,
     GatewayRequest,
     GatewayResponse,
-    RequestRejected,
-    UpstreamError,
     UpstreamHealth,
-    UpstreamNotFound,
 )
 from adapters.dvcqg import payments
-from adapters.dvcqg.agency import convert, decoded_body, json_answer, query_filters
+from adapters.dvcqg.agency import convert, json_answer, query_filters
+from adapters.dvcqg.errors import DossierStatusRegression
 from adapters.dvcqg.portal import NotFoundAtPortal, Portal, Reply
 from adapters.dvcqg.settings import DvcqgSettings
+from adapters.errors import UpstreamError, UpstreamNotFound
 from adapters.httpclient import PassiveHealth, build_client
 from adapters.logs import get_logger
 from schemas.dvcqg import records as r
@@ -104,7 +104,7 @@ class DvcqgAdapter:
         raise UpstreamError(f"dvcqg has no operation {operation!r} (known: {known})")
 
     async def _sync(self, service: str, sync: Sync, request: GatewayRequest) -> GatewayResponse:
-        record = convert(decoded_body(request), sync.record)
+        record = convert(bodies.json_body(request), sync.record)
         data = msgspec.to_builtins(record)
         state = self.state() if sync.status_field else None
         key = STATUS_KEY.format(data.get("MaHoSo"))
@@ -143,7 +143,7 @@ class DvcqgAdapter:
     async def _lookup(self, request: GatewayRequest) -> GatewayResponse:
         data: dict[str, Any] = {}
         if request.body:
-            data = decoded_body(request)
+            data = bodies.json_body(request)
         elif "ma_ho_so" in request.path_params:
             data = {"MaHoSo": request.path_params["ma_ho_so"]}
         else:
@@ -184,10 +184,9 @@ class DvcqgAdapter:
         await self.client.aclose()
 
 
-def _regression(ma_ho_so: str, field: str, last: int, status: int) -> RequestRejected:
+def _regression(ma_ho_so: str, field: str, last: int, status: int) -> DossierStatusRegression:
     before, after = r.status_name(last), r.status_name(status)
-    return RequestRejected(
-        "dossier_status_regression",
+    return DossierStatusRegression(
         f"dossier {ma_ho_so}: {field} cannot move back from {before} to {after}",
         errors=[
             {

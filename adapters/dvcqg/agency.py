@@ -12,44 +12,15 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from adapters.base import GatewayRequest, GatewayResponse, RequestRejected
-from schemas.typecheck import collect_errors, format_path
+from adapters import bodies
+from adapters.base import GatewayRequest, GatewayResponse
 
 T = TypeVar("T", bound=msgspec.Struct)
 
 
-def decoded_body(request: GatewayRequest) -> Any:
-    """The JSON body as builtins (the route's decoding when it validated one)."""
-    if request.data is not None:
-        return request.data
-    try:
-        return msgspec.json.decode(request.body or b"null")
-    except msgspec.DecodeError as exc:
-        raise RequestRejected(
-            "malformed_body",
-            "the body is not valid JSON",
-            errors=[{"path": "$", "message": str(exc)}],
-        ) from None
-
-
 def convert(data: Any, kind: type[T], root: str = "$") -> T:
-    """``data`` as ``kind``, or a ``schema_invalid`` refusal listing every error."""
-    if not isinstance(data, dict):
-        raise RequestRejected(
-            "schema_invalid",
-            f"expected one {kind.__name__} record (a JSON object)",
-            errors=[{"path": root, "message": f"expected an object, not {type(data).__name__}"}],
-        )
-    try:
-        return msgspec.convert(data, kind)
-    except msgspec.ValidationError:
-        errors = [
-            {"path": format_path(e.path, root), "message": e.message}
-            for e in collect_errors(data, kind)
-        ]
-        raise RequestRejected(
-            "schema_invalid", f"{len(errors)} error(s) in the {kind.__name__} record", errors=errors
-        ) from None
+    """``data`` as one ``kind`` record, or a ``schema_invalid`` refusal listing every error."""
+    return bodies.convert(data, kind, root, what=f"the {kind.__name__} record")
 
 
 def query_filters(request: GatewayRequest, kind: type[T]) -> T:

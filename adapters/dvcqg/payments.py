@@ -14,24 +14,37 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
+from adapters import bodies
 from adapters.base import (
+    AdapterHost,
+    AdapterState,
     GatewayRequest,
     GatewayResponse,
     InboundMessage,
-    RequestRejected,
-    UpstreamError,
 )
-from adapters.dvcqg.agency import convert, decoded_body, json_answer
-from adapters.dvcqg.settings import PaymentSettings
+from adapters.dvcqg.agency import convert, json_answer
+from adapters.dvcqg.errors import ChecksumInvalid
+from adapters.dvcqg.portal import Portal
+from adapters.dvcqg.settings import DvcqgSettings, PaymentSettings
+from adapters.errors import UpstreamError
 from adapters.logs import get_logger
 from schemas.dvcqg import paygov
 
-if TYPE_CHECKING:
-    from adapters.dvcqg.adapter import DvcqgAdapter
+
+class PortalAdapter(Protocol):
+    """What the payment operations use of the portal adapter that runs them."""
+
+    name: str
+    settings: DvcqgSettings
+    portal: Portal
+    host: AdapterHost | None
+
+    def state(self) -> AdapterState | None: ...
+
 
 CREATE = "paygov.create"
 CALLBACK = "paygov.callback"
@@ -44,15 +57,15 @@ ACK = {"error_code": "00", "message": "Đã nhận kết quả thanh toán"}
 log = get_logger(__name__)
 
 
-def _payment(adapter: DvcqgAdapter) -> PaymentSettings:
+def _payment(adapter: PortalAdapter) -> PaymentSettings:
     if adapter.settings.payment is None:
         raise UpstreamError(f"{adapter.name}: no 'payment' settings, so no PayGov operations")
     return adapter.settings.payment
 
 
-async def create(adapter: DvcqgAdapter, request: GatewayRequest) -> GatewayResponse:
+async def create(adapter: PortalAdapter, request: GatewayRequest) -> GatewayResponse:
     settings = _payment(adapter)
-    bill = convert(decoded_body(request), paygov.ThanhToanHoSo)
+    bill = convert(bodies.json_body(request), paygov.ThanhToanHoSo)
     bill_info = msgspec.to_builtins(bill)
     bill_info.pop("transaction_id", None)
     transaction_id = bill.transaction_id or secrets.token_hex(10).upper()
@@ -89,21 +102,19 @@ async def create(adapter: DvcqgAdapter, request: GatewayRequest) -> GatewayRespo
     )
 
 
-async def callback(adapter: DvcqgAdapter, request: GatewayRequest) -> GatewayResponse:
+async def callback(adapter: PortalAdapter, request: GatewayRequest) -> GatewayResponse:
     settings = _payment(adapter)
-    data = decoded_body(request)
+    data = bodies.json_body(request)
     given = data.get("checksum") if isinstance(data, dict) else None
     if not isinstance(given, str) or not given:
-        raise RequestRejected(
-            "checksum_invalid",
+        raise ChecksumInvalid(
             "the payment callback has no checksum",
             errors=[{"path": "$.checksum", "message": "required"}],
         )
     expected = paygov.checksum(data, settings.callback_fields, settings.secret, settings.algorithm)
     if not hmac.compare_digest(given.lower(), expected):
         log.warning("paygov_callback_forged", upstream=adapter.name)
-        raise RequestRejected(
-            "checksum_invalid",
+        raise ChecksumInvalid(
             "the payment callback's checksum does not verify",
             errors=[{"path": "$.checksum", "message": "does not match the signed fields"}],
         )

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import msgspec
 
-from adapters.base import UpstreamAuthFailed, UpstreamError, UpstreamRejected, UpstreamTimeout
 from adapters.dvcqg.settings import DvcqgSettings
+from adapters.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected, UpstreamTimeout
 from adapters.httpclient import PassiveHealth, upstream_error
 from adapters.logs import get_logger
 

@@ -24,15 +24,17 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from adapters import bodies
 from adapters.base import (
     AdapterContext,
     AdapterSettings,
     GatewayRequest,
     GatewayResponse,
-    RequestRejected,
+    UpstreamHealth,
+)
+from adapters.errors import (
     UpstreamAuthFailed,
     UpstreamError,
-    UpstreamHealth,
     UpstreamNotFound,
     UpstreamRejected,
 )
@@ -43,7 +45,6 @@ from adapters.population.auth import auth_headers
 from adapters.soap import SoapClient, SoapFault
 from schemas.population import CitizenLookupRequest, CitizenVerifyRequest
 from schemas.population.answers import CitizenLookupAnswer, CitizenVerifyAnswer
-from schemas.typecheck import collect_errors, format_path
 
 log = get_logger(__name__)
 
@@ -197,18 +198,6 @@ class PopulationAdapter:
 
 
 def _body(request: GatewayRequest, struct: type[T]) -> T:
-    """The body as ``struct``, or every error with its JSON path (the caller's fault)."""
-    data = request.data
-    if data is None:
-        try:
-            data = msgspec.json.decode(request.body or b"{}")
-        except msgspec.DecodeError:
-            raise RequestRejected("malformed_body", "the body must be a JSON object") from None
-    try:
-        return msgspec.convert(data, struct)
-    except msgspec.ValidationError:
-        found = collect_errors(data, struct)
-        errors = [{"path": format_path(e.path), "message": e.message} for e in found]
-        raise RequestRejected(
-            "schema_invalid", f"{len(errors)} error(s) in the request body", errors=errors
-        ) from None
+    """The body (none: an empty object) as ``struct``, or every error with its JSON path."""
+    data = bodies.json_body(request) if request.data is not None or request.body else {}
+    return bodies.convert(data, struct)

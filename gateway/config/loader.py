@@ -23,6 +23,7 @@ from adapters.base import AdapterSettings
 from adapters.units import seconds
 from gateway.config.model import INCLUDABLE_SECTIONS, GatewayConfig
 from gateway.config.source import Document, SourceIssue, read_yaml
+from gateway.problems import vocabulary
 from gateway.routing import RouteConflict, Router
 from gateway.validation import SchemaNotFound, resolve_schema
 from schemas.typecheck import Path, collect_errors, format_path
@@ -239,7 +240,7 @@ def _check_upstreams(merged: _Merged) -> tuple[dict[str, UpstreamSpec], list[Con
 def _check_references(
     config: GatewayConfig, merged: _Merged, upstreams: dict[str, UpstreamSpec]
 ) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
+    issues = _check_plugins(config, merged)
     issues += _duplicates(merged, "clients", [c.id for c in config.clients], "client id")
     issues += _duplicates(merged, "routes", [r.id for r in config.routes], "route id")
     owners: dict[str, str] = {}
@@ -291,6 +292,23 @@ def _check_references(
         except RouteConflict as exc:
             issues.append(merged.issue(("routes", i, "match"), str(exc)))
     return issues
+
+
+def _check_plugins(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]:
+    """Installed plugins are part of every config: one that fails to load, or whose error
+    codes contradict another's, is reported like any config error."""
+    try:
+        vocabulary()
+        registry.body_schemas()
+        systems = registry.mock_systems()
+    except registry.PluginError as exc:
+        return [merged.issue((), str(exc))]
+    known = ", ".join(systems) or "none installed"
+    return [
+        merged.issue(("mocks", name), f"no mock national system {name!r} (installed: {known})")
+        for name in config.mocks
+        if name not in systems
+    ]
 
 
 RESERVED_PATHS = ("/health", "/admin", "/schema", "/docs", "/v1/messages")

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from adapters import registry
 from adapters.units import Duration, Size
-from gateway.personaldata import DEFAULT_PERSONAL_FIELDS
 from gateway.signatures.policy import SignatureMode, SignaturePolicy, TrustSettings
 
 Identifier = Annotated[
@@ -75,7 +75,7 @@ class MessageLogSettings(_Section):
     max_body_size: Size = "64KiB"
     """Stored bodies (only on routes whose ``message_log.bodies`` is on) are cut to this."""
     personal_fields: list[str] = msgspec.field(
-        default_factory=lambda: list(DEFAULT_PERSONAL_FIELDS)
+        default_factory=lambda: list(registry.personal_fields())
     )
     """JSON keys whose values are masked in stored bodies."""
     retention: Duration | None = None
@@ -107,15 +107,12 @@ class IdempotencySettings(_Section):
     """How long an ``Idempotency-Key`` is remembered."""
 
 
-MockName = Literal["dvcqg", "population", "document-axis"]
-
-
 class MockSettings(_Section):
     """One mock national system started with the gateway."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
-    """Default: the mock's own (dvcqg 9101, population 9102, document-axis 9103)."""
+    """Default: the mock's own (``lgsp-gateway mock --help`` lists them)."""
     options: dict[str, Any] = {}
     """Passed to the mock's ``create_app`` (see ``lgsp-gateway mock --help``)."""
 
@@ -210,7 +207,7 @@ class GatewayConfig(_Section):
     message_log: MessageLogSettings = msgspec.field(default_factory=MessageLogSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     idempotency: IdempotencySettings = msgspec.field(default_factory=IdempotencySettings)
-    mocks: dict[MockName, MockSettings] = {}
+    mocks: dict[str, MockSettings] = {}
     """Mock national systems to start with the gateway: for development and demos, never
     production. Read only at start."""
     clients: list[Client] = []

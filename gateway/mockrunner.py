@@ -1,7 +1,8 @@
-"""The mock national systems, run standalone (``lgsp-gateway mock``) or beside the gateway.
+"""Runs mock national systems, standalone (``lgsp-gateway mock``) or beside the gateway.
 
-Each mock lives with its adapter (``adapters/<system>/mock.py``: ``create_app``
-and ``DEFAULT_PORT``), so a protocol is described in one place. A config's
+Each mock lives with its adapter, in the package of its national system,
+which declares it in its plugin (``adapters.plugin.MockSystem``: the app
+factory and default port), so a protocol is described in one place. A config's
 ``mocks`` section starts them with the gateway, in a thread with an event
 loop of its own: ``make run`` then sends a newcomer's first curl through the
 real adapter, over real HTTP, to a mock that speaks the national protocol.
@@ -10,34 +11,23 @@ real adapter, over real HTTP, to a mock that speaks the national protocol.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+from adapters import registry
 from adapters.mockkit import MockServer, serve
-from gateway.config.model import MockName, MockSettings
-
-MODULES: dict[MockName, str] = {
-    "dvcqg": "adapters.dvcqg.mock",
-    "population": "adapters.population.mock",
-    "document-axis": "adapters.document_axis.mock",
-}
+from gateway.config.model import MockSettings
 
 
-def default_port(name: MockName) -> int:
-    port: int = importlib.import_module(MODULES[name]).DEFAULT_PORT
-    return port
-
-
-def build(name: MockName, settings: MockSettings) -> MockServer:
+def build(name: str, settings: MockSettings) -> MockServer:
     """The ASGI app of mock ``name`` with its options; ``ValueError`` for a bad option."""
-    module = importlib.import_module(MODULES[name])
+    system = registry.mock_systems()[name]
     try:
-        app = module.create_app(**settings.options)
+        app = registry.load(system.app)(**settings.options)
     except TypeError as exc:  # an option create_app does not take
         raise ValueError(f"mocks.{name}.options: {exc}") from None
-    port = settings.port or module.DEFAULT_PORT
+    port = settings.port or system.default_port
     return MockServer(name=name, app=app, host=settings.host, port=port)
 
 
@@ -81,7 +71,7 @@ class MockThread:
         self._thread.join(timeout=10)
 
 
-def start_configured(mocks: Mapping[MockName, MockSettings]) -> MockThread | None:
+def start_configured(mocks: Mapping[str, MockSettings]) -> MockThread | None:
     if not mocks:
         return None
     thread = MockThread([build(name, settings) for name, settings in mocks.items()])
