@@ -18,7 +18,7 @@ from adapters.units import Duration, seconds
 from gateway.delivery import STATES, DeliveryQueue
 from gateway.messagelog import Cursor, SearchFilter, export, purge, search, verify_chains
 from gateway.problems import Problem
-from gateway.runtime import RuntimeHolder
+from gateway.reloading import RuntimeHolder
 from gateway.services import Services
 from gateway.validation import JsonBody, body_problem
 

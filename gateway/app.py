@@ -26,7 +26,7 @@ from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.mockrunner import MockThread, start_configured
 from gateway.problems import Problem
-from gateway.runtime import RuntimeHolder
+from gateway.reloading import RuntimeHolder
 from gateway.services import Services
 
 log = get_logger(__name__)

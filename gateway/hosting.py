@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.base import Adapter, AdapterState, HostedAdapter, InboundMessage, InboundRefused
-from gateway.messagelog import AuditRecord, sha256_hex
+from gateway.messagelog import AuditRecord
 from gateway.runtime import Runtime
 from gateway.services import Services
 from gateway.signatures.policy import SignaturePolicy
@@ -78,15 +78,9 @@ class GatewayHost:
         if trust is None:
             raise InboundRefused("signatures cannot be verified: the gateway has no trust section")
         request = message.request
-        media_type = request.content_type.split(";", 1)[0].strip().lower()
+        policy = SignaturePolicy(mode=message.verify_signatures)
         try:
-            result = await signatures.verify(
-                request.body,
-                media_type,
-                policy=SignaturePolicy(mode=message.verify_signatures),
-                trust=trust.store,
-                revocation=trust.revocation,
-            )
+            result = await trust.verify(request.body, request.content_type, policy)
         except signatures.UnusableInput as exc:
             raise InboundRefused(f"signatures cannot be verified: {exc}") from None
         if not result.accepted:
@@ -116,25 +110,16 @@ class GatewayHost:
         except sa.exc.IntegrityError:
             return message_id, False
         if self.services.message_log is not None:
-            now = time.time()
             await self.services.message_log.append(
-                AuditRecord(
-                    message_id=message_id,
+                AuditRecord.of_message(
+                    message_id,
+                    request,
                     kind="accepted",
-                    request_id=request.request_id or message_id,
                     client=message.source,
                     route=route,
                     upstream=message.upstream,
-                    operation=request.operation or None,
-                    method=request.method,
-                    path=request.path,
-                    t_request_in=now,
-                    t_response_out=now,
-                    bytes_in=len(request.body),
-                    bytes_out=0,
+                    t_request_in=time.time(),
                     status=202,
-                    request_sha256=sha256_hex(request.body),
-                    response_sha256=sha256_hex(b""),
                     signature=signature,
                 )
             )

@@ -27,7 +27,9 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from adapters.base import GatewayRequest
 from adapters.logs import get_logger
+from gateway.exchange import Exchange
 from gateway.store import Store
 from gateway.store.appender import open_appender
 from gateway.store.tables import log_anchor, message_log
@@ -62,6 +64,89 @@ class AuditRecord(msgspec.Struct, kw_only=True):
     signature: str | None = None
     request_body: bytes | None = None
     response_body: bytes | None = None
+
+    @classmethod
+    def of_exchange(
+        cls,
+        exchange: Exchange,
+        *,
+        kind: str,
+        request: bytes,
+        response: bytes,
+        status: int,
+        path: str,
+        signature: str | None = None,
+        request_body: bytes | None = None,
+        response_body: bytes | None = None,
+    ) -> AuditRecord:
+        """The record of an HTTP exchange on the data plane (answered, or accepted async)."""
+        return cls(
+            message_id=exchange.message_id,
+            kind=kind,
+            request_id=exchange.request_id,
+            client=exchange.client,
+            route=exchange.route,
+            upstream=exchange.upstream,
+            operation=exchange.operation,
+            method=exchange.method,
+            path=path,
+            t_request_in=exchange.started_at,
+            t_upstream_out=exchange.upstream_out_at,
+            t_upstream_in=exchange.upstream_in_at,
+            t_response_out=time.time(),
+            bytes_in=len(request),
+            bytes_out=len(response),
+            status=status,
+            error_code=exchange.error_code,
+            request_sha256=sha256_hex(request),
+            response_sha256=sha256_hex(response),
+            signature=signature,
+            request_body=request_body,
+            response_body=response_body,
+        )
+
+    @classmethod
+    def of_message(
+        cls,
+        message_id: str,
+        request: GatewayRequest,
+        *,
+        kind: str,
+        client: str,
+        route: str,
+        upstream: str,
+        t_request_in: float,
+        status: int,
+        response: bytes = b"",
+        t_upstream_out: float | None = None,
+        error_code: str | None = None,
+        signature: str | None = None,
+    ) -> AuditRecord:
+        """The record of a message the gateway holds outside a request: an inbound message it
+        accepted for delivery (``accepted``), or a queued one it delivered (``delivery``)."""
+        now = time.time()
+        return cls(
+            message_id=message_id,
+            kind=kind,
+            request_id=request.request_id or message_id,
+            client=client,
+            route=route,
+            upstream=upstream,
+            operation=request.operation or None,
+            method=request.method,
+            path=request.path,
+            t_request_in=t_request_in,
+            t_upstream_out=t_upstream_out,
+            t_upstream_in=None if t_upstream_out is None else now,
+            t_response_out=now,
+            bytes_in=len(request.body),
+            bytes_out=len(response),
+            status=status,
+            error_code=error_code,
+            request_sha256=sha256_hex(request.body),
+            response_sha256=sha256_hex(response),
+            signature=signature,
+        )
 
 
 class LogUnavailable(Exception):

@@ -32,8 +32,9 @@ from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.messagelog import AuditRecord, LogUnavailable, sha256_hex
 from gateway.personaldata import mask_body, mask_id_numbers
 from gateway.problems import ERROR_SOURCE_HEADER, PROBLEM_MEDIA_TYPE, Problem
+from gateway.reloading import RuntimeHolder
 from gateway.routing import MethodNotAllowed, NoRoute
-from gateway.runtime import CompiledRoute, Runtime, RuntimeHolder
+from gateway.runtime import CompiledRoute, Runtime
 from gateway.services import Services
 from gateway.signatures.policy import SignaturePolicy
 
@@ -203,11 +204,8 @@ async def verify_signatures(
 
     trust = context.runtime.trust
     assert trust is not None, "the config loader requires trust for verifying routes"
-    media_type = bodies.media_type(content_type)
     try:
-        result = await signatures.verify(
-            body, media_type, policy=policy, trust=trust.store, revocation=trust.revocation
-        )
+        result = await trust.verify(body, content_type, policy)
     except signatures.UnusableInput as exc:
         raise Problem(exc.code, f"cannot verify signatures: {exc}") from None
     context.signature = result
@@ -286,28 +284,14 @@ async def record(context: Context, answer: Answer) -> Answer:
         data = mask_body(data, kind, services.personal_fields) if mask else data
         return data[: services.max_logged_body]
 
-    entry = AuditRecord(
-        message_id=exchange.message_id,
-        kind="accepted"
-        if status == 202 and route and route.config.delivery == "async"
-        else "exchange",
-        request_id=exchange.request_id,
-        client=exchange.client,
-        route=exchange.route,
-        upstream=exchange.upstream,
-        operation=exchange.operation,
-        method=exchange.method,
-        path=mask_id_numbers(exchange.path) if mask else exchange.path,
-        t_request_in=exchange.started_at,
-        t_upstream_out=exchange.upstream_out_at,
-        t_upstream_in=exchange.upstream_in_at,
-        t_response_out=time.time(),
-        bytes_in=len(context.body),
-        bytes_out=len(body),
+    async_accepted = status == 202 and route is not None and route.config.delivery == "async"
+    entry = AuditRecord.of_exchange(
+        exchange,
+        kind="accepted" if async_accepted else "exchange",
+        request=context.body,
+        response=body,
         status=status,
-        error_code=exchange.error_code,
-        request_sha256=sha256_hex(context.body),
-        response_sha256=sha256_hex(body),
+        path=mask_id_numbers(exchange.path) if mask else exchange.path,
         signature=None if context.signature is None else context.signature.record(),
         request_body=kept(context.body, context.content_type),
         response_body=kept(body, media_type),

@@ -1,11 +1,10 @@
-"""A loaded config compiled for serving, and the holder that swaps it on reload.
+"""A loaded config compiled for serving.
 
 ``Runtime`` is immutable once built: requests take a reference to the current
-one and keep it until they finish, so a reload never changes a request midway.
-``RuntimeHolder.reload()`` builds a complete new runtime first and swaps one
-reference; the old one retires once its in-flight requests are done.
-Adapters of upstreams whose settings did not change are carried over, so
-their connection pools stay warm.
+one and keep it until they finish, so a reload never changes a request midway
+(``gateway.reloading`` swaps them). Adapters of upstreams whose settings did
+not change are carried over from the previous runtime, so their connection
+pools stay warm.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from adapters import registry
 from adapters.base import Adapter, AdapterContext
-from adapters.bodies import BodySchema
+from adapters.bodies import BodySchema, media_type
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
 from gateway.auth import KeyRing
@@ -29,7 +27,6 @@ from gateway.config.loader import (
     ConfigIssue,
     LoadedConfig,
     UpstreamSpec,
-    load_config,
 )
 from gateway.config.model import Client, Route
 from gateway.routing import Router
@@ -39,9 +36,8 @@ from gateway.signatures.trust import TrustStore
 from gateway.validation import SCHEMAS_DIR, resolve_schema
 
 if TYPE_CHECKING:
-    from gateway.services import Services
+    from gateway.signatures.result import VerificationResult
 
-START_ONLY_SECTIONS = ("server", "storage", "message_log", "delivery", "idempotency", "mocks")
 """Settings of the process, not of routing: a reload cannot change them."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETIRE_GRACE_SECONDS = 60.0
@@ -171,6 +167,21 @@ class Trust(msgspec.Struct):
     revocation: RevocationChecker
     """Shared by every request of a runtime; its OCSP/CRL cache survives reloads that keep trust."""
 
+    async def verify(
+        self, body: bytes, content_type: str, policy: SignaturePolicy
+    ) -> VerificationResult:
+        """The one way the gateway checks a body's signatures, for routes and inbound messages
+        alike; ``signatures.UnusableInput`` if the body cannot be checked at all."""
+        from gateway import signatures  # cryptography and pyHanko only when a route asks
+
+        return await signatures.verify(
+            body,
+            media_type(content_type),
+            policy=policy,
+            trust=self.store,
+            revocation=self.revocation,
+        )
+
 
 def _trust(
     loaded: LoadedConfig, previous: Runtime | None, config_dir: str, issues: list[ConfigIssue]
@@ -227,89 +238,3 @@ def _signature_policy(route: Route) -> SignaturePolicy | None:
     rule = route.verify_signatures
     policy = rule if isinstance(rule, SignaturePolicy) else SignaturePolicy(mode=rule)
     return None if policy.mode == "off" else policy
-
-
-class ReloadResult(msgspec.Struct):
-    ok: bool
-    digest: str
-    issues: list[ConfigIssue] = []
-
-
-class RuntimeHolder:
-    """Owns the current runtime; ``reload()`` is serialized and all-or-nothing."""
-
-    def __init__(self, path: str, environ: Mapping[str, str] | None = None) -> None:
-        self.path = path
-        self.environ = environ
-        self._current: Runtime | None = None
-        self.services: Services | None = None
-        """Process-level: the store and what works on it (set by the app at startup)."""
-        self._lock = asyncio.Lock()
-        self._retiring: set[asyncio.Task[Any]] = set()
-
-    @property
-    def current(self) -> Runtime:
-        if self._current is None:
-            raise RuntimeError("gateway runtime not started")
-        return self._current
-
-    @property
-    def started(self) -> bool:
-        return self._current is not None
-
-    def start(self, loaded: LoadedConfig | None = None) -> None:
-        self._current = build_runtime(loaded or load_config(self.path, self.environ))
-
-    async def reload(self) -> ReloadResult:
-        async with self._lock:
-            old = self.current
-            try:
-                loaded = load_config(self.path, self.environ)
-                new = build_runtime(loaded, previous=old)
-            except ConfigInvalid as exc:
-                log.error(
-                    "config_reload_rejected",
-                    config=self.path,
-                    errors=[str(i) for i in exc.issues],
-                    kept=old.loaded.digest[:12],
-                )
-                return ReloadResult(ok=False, digest=old.loaded.digest, issues=exc.issues)
-            try:
-                await self._start_hosted(new.adapters, already=old.adapters)
-            except Exception as exc:
-                log.exception("config_reload_rejected", config=self.path)
-                await new.retire(successor=old)  # closes what was built for it alone
-                issue = loaded.issue(("upstreams",), f"an adapter could not start: {exc}")
-                return ReloadResult(ok=False, digest=old.loaded.digest, issues=[issue])
-            self._current = new
-            fixed = [
-                name
-                for name in START_ONLY_SECTIONS
-                if getattr(old.loaded.config, name) != getattr(loaded.config, name)
-            ]
-            if fixed:
-                log.warning("restart_needed", sections=fixed, reason="read only at start")
-            task = asyncio.create_task(old.retire(successor=new))
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
-            log.info("config_reloaded", config=self.path, digest=loaded.digest[:12])
-            return ReloadResult(ok=True, digest=loaded.digest)
-
-    async def start_hosted(self) -> None:
-        """Start the current runtime's hosted adapters (once the services exist)."""
-        await self._start_hosted(self.current.adapters)
-
-    async def _start_hosted(
-        self, adapters: dict[str, Adapter], already: dict[str, Adapter] | None = None
-    ) -> None:
-        from gateway.hosting import start_hosted
-
-        assert self.services is not None, "services start before adapters are hosted"
-        await start_hosted(adapters, self.services, lambda: self.current, already)
-
-    async def close(self) -> None:
-        for task in list(self._retiring):
-            await task
-        if self._current is not None:
-            await self._current.close()
-            self._current = None

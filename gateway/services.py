@@ -19,7 +19,7 @@ from adapters.units import seconds, size_bytes
 from gateway.config.loader import LoadedConfig
 from gateway.delivery import Claimed, DeliveryQueue, DeliveryWorker, Outcome
 from gateway.idempotency import IdempotencyStore
-from gateway.messagelog import AuditRecord, MessageLog, default_log_id, purge, sha256_hex
+from gateway.messagelog import AuditRecord, MessageLog, default_log_id, purge
 from gateway.store import Store, open_store
 
 HOUSEKEEPING_SECONDS = 3600.0
@@ -95,26 +95,18 @@ class Services:
         response = outcome.response
         body = response.body if response is not None else b""
         await self.message_log.append(
-            AuditRecord(
-                message_id=claimed.id,
+            AuditRecord.of_message(
+                claimed.id,
+                request,
                 kind="delivery",
-                request_id=request.request_id,
                 client=request.client_id,
                 route=claimed.route,
                 upstream=claimed.upstream,
-                operation=request.operation or None,
-                method=request.method,
-                path=request.path,
                 t_request_in=claimed.created_at,
                 t_upstream_out=started,
-                t_upstream_in=time.time(),
-                t_response_out=time.time(),
-                bytes_in=len(request.body),
-                bytes_out=len(body),
                 status=outcome.status or 0,
+                response=body,
                 error_code=None if outcome.delivered else outcome.code,
-                request_sha256=sha256_hex(request.body),
-                response_sha256=sha256_hex(body),
             )
         )
 
