@@ -17,9 +17,9 @@ from adapters.bodies import BodyInvalid
 from adapters.units import Duration, seconds
 from gateway.delivery import STATES, DeliveryQueue
 from gateway.messagelog import Cursor, SearchFilter, export, purge, search, verify_chains
+from gateway.persistence import Persistence
 from gateway.problems import Problem
 from gateway.reloading import RuntimeHolder
-from gateway.services import Services
 from gateway.validation import JsonBody, body_problem
 
 MAX_PAGE = 1000
@@ -30,13 +30,13 @@ def holder_of(request: Request[Any, Any, Any]) -> RuntimeHolder:
     return holder
 
 
-def _admin(request: Request[Any, Any, Any]) -> Services:
-    """The services, once the caller has shown an admin key."""
+def _admin(request: Request[Any, Any, Any]) -> Persistence:
+    """The persistence, once the caller has shown an admin key."""
     holder = holder_of(request)
     if holder.current.admin.lookup(request.headers.get("x-api-key")) is None:
         raise Problem("unauthenticated", "admin credential required in X-API-Key")
-    assert holder.services is not None
-    return holder.services
+    assert holder.persistence is not None
+    return holder.persistence
 
 
 @post("/reload", status_code=200)
@@ -110,7 +110,7 @@ def _limit(request: Request[Any, Any, Any]) -> int:
 @get("/messages")
 async def list_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Records matching ``since``, ``until``, ``client``, ``route``, ``status``, ``message_id``."""
-    services = _admin(request)
+    persistence = _admin(request)
     cursor = request.query_params.get("cursor")
     after: Cursor | None = None
     if cursor:
@@ -119,7 +119,7 @@ async def list_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
         except (ValueError, msgspec.DecodeError):
             raise Problem("malformed_body", "cursor: not one this API gave out") from None
     items, following = await search(
-        services.store, _filter(request), limit=_limit(request), after=after
+        persistence.store, _filter(request), limit=_limit(request), after=after
     )
     next_cursor = msgspec.json.encode(following).hex() if following else None
     return {"items": items, "next_cursor": next_cursor}
@@ -128,9 +128,9 @@ async def list_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @get("/messages/export")
 async def export_messages(request: Request[Any, Any, Any]) -> Stream:
     """The same filters, every match as JSON Lines (bodies base64), streamed."""
-    services = _admin(request)
+    persistence = _admin(request)
     return Stream(
-        export(services.store, _filter(request)),
+        export(persistence.store, _filter(request)),
         media_type="application/x-ndjson",
         headers={"content-disposition": 'attachment; filename="message-log.jsonl"'},
     )
@@ -138,8 +138,8 @@ async def export_messages(request: Request[Any, Any, Any]) -> Stream:
 
 @get("/messages/verify")
 async def verify_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    services = _admin(request)
-    reports = await verify_chains(services.store)
+    persistence = _admin(request)
+    reports = await verify_chains(persistence.store)
     return {
         "ok": all(r.ok for r in reports),
         "chains": [msgspec.structs.asdict(r) for r in reports],
@@ -153,10 +153,10 @@ class PurgeRequest(msgspec.Struct, forbid_unknown_fields=True):
 @post("/messages/purge", status_code=200)
 async def purge_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Delete (archiving first, if configured) records older than ``older_than`` (e.g. 365d)."""
-    services = _admin(request)
+    persistence = _admin(request)
     body = await _body(request, PurgeRequest)
     cutoff = time.time() - seconds(body.older_than)
-    purged = await purge(services.store, cutoff, services.archive_dir)
+    purged = await purge(persistence.store, cutoff, persistence.archive_dir)
     return {"purged": purged, "before": cutoff}
 
 

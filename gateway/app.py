@@ -25,9 +25,9 @@ from gateway.admin import admin_router, holder_of
 from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.mockrunner import MockThread, start_configured
+from gateway.persistence import Persistence
 from gateway.problems import Problem
 from gateway.reloading import RuntimeHolder
-from gateway.services import Services
 
 log = get_logger(__name__)
 
@@ -103,7 +103,7 @@ def create_app(
         nonlocal mock_thread
         holder.start(loaded)
         mock_thread = start_configured(holder.current.loaded.config.mocks)
-        holder.services = await Services.start(
+        holder.persistence = await Persistence.start(
             holder.current.loaded,
             resolve=lambda route, upstream: holder.current.delivery_target(route, upstream),
             serves=lambda upstream: upstream in holder.current.adapters,
@@ -121,8 +121,8 @@ def create_app(
     _signal_tasks: set[asyncio.Future[Any]] = set()
 
     async def shutdown() -> None:
-        if holder.services is not None:
-            await holder.services.close()
+        if holder.persistence is not None:
+            await holder.persistence.close()
         await holder.close()
         if mock_thread is not None:
             mock_thread.stop()

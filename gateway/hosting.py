@@ -4,7 +4,7 @@ An adapter that polls a national system (the document axis) or must remember
 something between requests (the portal's last synced dossier status) is a
 ``HostedAdapter``: the server calls its ``start(host)`` once, after it is
 built and before any request reaches it. ``GatewayHost`` is that host; it is
-backed by the process's ``Services``, so what adapters keep is durable and
+backed by the process's ``Persistence``, so what adapters keep is durable and
 shared by replicas on one PostgreSQL.
 """
 
@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.base import Adapter, AdapterState, HostedAdapter, InboundMessage, InboundRefused
 from gateway.messagelog import AuditRecord
+from gateway.persistence import Persistence
 from gateway.runtime import Runtime
-from gateway.services import Services
 from gateway.signatures.policy import SignaturePolicy
 from gateway.store import Store
 from gateway.store.tables import adapter_state
@@ -59,10 +59,10 @@ class StoredState:
 class GatewayHost:
     """The ``AdapterHost`` of one configured upstream."""
 
-    def __init__(self, name: str, services: Services, runtime: Callable[[], Runtime]) -> None:
+    def __init__(self, name: str, persistence: Persistence, runtime: Callable[[], Runtime]) -> None:
         self.name = name
-        self.services = services
-        self.state: AdapterState = StoredState(services.store, name)
+        self.persistence = persistence
+        self.state: AdapterState = StoredState(persistence.store, name)
         self._runtime = runtime
 
     def has_upstream(self, name: str) -> bool:
@@ -100,7 +100,7 @@ class GatewayHost:
         request = message.request
         signature = await self._signatures(message)
         try:
-            await self.services.queue.enqueue(
+            await self.persistence.queue.enqueue(
                 message_id,
                 client=message.source,
                 route=route,
@@ -109,8 +109,8 @@ class GatewayHost:
             )
         except sa.exc.IntegrityError:
             return message_id, False
-        if self.services.message_log is not None:
-            await self.services.message_log.append(
+        if self.persistence.message_log is not None:
+            await self.persistence.message_log.append(
                 AuditRecord.of_message(
                     message_id,
                     request,
@@ -128,7 +128,7 @@ class GatewayHost:
 
 async def start_hosted(
     adapters: dict[str, Adapter],
-    services: Services,
+    persistence: Persistence,
     runtime: Callable[[], Runtime],
     already: dict[str, Adapter] | None = None,
 ) -> None:
@@ -136,4 +136,4 @@ async def start_hosted(
     kept = {id(adapter) for adapter in (already or {}).values()}
     for name, adapter in adapters.items():
         if isinstance(adapter, HostedAdapter) and id(adapter) not in kept:
-            await adapter.start(GatewayHost(name, services, runtime))
+            await adapter.start(GatewayHost(name, persistence, runtime))

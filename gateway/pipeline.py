@@ -30,12 +30,12 @@ from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.messagelog import AuditRecord, LogUnavailable, sha256_hex
+from gateway.persistence import Persistence
 from gateway.personaldata import mask_body, mask_id_numbers
 from gateway.problems import ERROR_SOURCE_HEADER, PROBLEM_MEDIA_TYPE, Problem
 from gateway.reloading import RuntimeHolder
 from gateway.routing import MethodNotAllowed, NoRoute
 from gateway.runtime import CompiledRoute, Runtime
-from gateway.services import Services
 from gateway.signatures.policy import SignaturePolicy
 
 if TYPE_CHECKING:
@@ -88,10 +88,10 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
     """The ASGI entry of the data plane."""
     exchange = exchange_of(scope)
     runtime = holder.current  # this request keeps this runtime, whatever reloads happen
-    services = holder.services
-    assert services is not None, "the app starts services before serving"
+    persistence = holder.persistence
+    assert persistence is not None, "the app starts persistence before serving"
     runtime.inflight += 1
-    context = Context(runtime, services, exchange)
+    context = Context(runtime, persistence, exchange)
     try:
         try:
             answer = await _handle(context, scope, receive)
@@ -118,11 +118,11 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
 class Context:
     """What one request's steps share besides the exchange record."""
 
-    __slots__ = ("body", "content_type", "exchange", "route", "runtime", "services", "signature")
+    __slots__ = ("body", "content_type", "exchange", "persistence", "route", "runtime", "signature")
 
-    def __init__(self, runtime: Runtime, services: Services, exchange: Exchange) -> None:
+    def __init__(self, runtime: Runtime, persistence: Persistence, exchange: Exchange) -> None:
         self.runtime = runtime
-        self.services = services
+        self.persistence = persistence
         self.exchange = exchange
         self.route: CompiledRoute | None = None
         self.body = b""
@@ -177,7 +177,7 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     key = headers.get(IDEMPOTENCY_HEADER) if exchange.method == "POST" else None
     if key is None:
         return await dispatch(context, route, outbound)
-    idempotency = context.services.idempotency
+    idempotency = context.persistence.idempotency
     replay = await idempotency.begin(client.id, key, route.id, sha256_hex(body))
     if replay is not None:
         exchange.extra["idempotency"] = "replayed"
@@ -238,7 +238,7 @@ async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequ
             exchange.extra["response_body"] = logged
         return answer
     try:
-        await context.services.queue.enqueue(
+        await context.persistence.queue.enqueue(
             exchange.message_id,
             client=outbound.client_id,
             route=route.id,
@@ -261,7 +261,7 @@ async def message_status(context: Context, client: Client, message_id: str) -> A
         raise Problem(
             "method_not_allowed", f"{MESSAGES_PATH}/{{id}} accepts GET", headers={"allow": "GET"}
         )
-    view = await context.services.queue.get(message_id)
+    view = await context.persistence.queue.get(message_id)
     if view is None or view.pop("client") != client.id:
         raise Problem("not_found", f"no message {message_id} sent by {client.id}")
     return 200, {}, msgspec.json.encode(view), "application/json"
@@ -269,20 +269,20 @@ async def message_status(context: Context, client: Client, message_id: str) -> A
 
 async def record(context: Context, answer: Answer) -> Answer:
     """Put the exchange on record before answering; an unrecorded exchange is not acknowledged."""
-    message_log = context.services.message_log
+    message_log = context.persistence.message_log
     if message_log is None:
         return answer
     exchange, route = context.exchange, context.route
     status, _, body, media_type = answer
     settings = route.config.message_log if route is not None else None
     mask = settings is None or settings.mask
-    services = context.services
+    persistence = context.persistence
 
     def kept(data: bytes, kind: str) -> bytes | None:
         if settings is None or not settings.bodies:
             return None
-        data = mask_body(data, kind, services.personal_fields) if mask else data
-        return data[: services.max_logged_body]
+        data = mask_body(data, kind, persistence.personal_fields) if mask else data
+        return data[: persistence.max_logged_body]
 
     async_accepted = status == 202 and route is not None and route.config.delivery == "async"
     entry = AuditRecord.of_exchange(

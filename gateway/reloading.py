@@ -17,8 +17,8 @@ from adapters.base import Adapter
 from adapters.logs import get_logger
 from gateway.config.loader import ConfigInvalid, ConfigIssue, LoadedConfig, load_config
 from gateway.hosting import start_hosted
+from gateway.persistence import Persistence
 from gateway.runtime import Runtime, build_runtime
-from gateway.services import Services
 
 START_ONLY_SECTIONS = ("server", "storage", "message_log", "delivery", "idempotency", "mocks")
 
@@ -38,7 +38,7 @@ class RuntimeHolder:
         self.path = path
         self.environ = environ
         self._current: Runtime | None = None
-        self.services: Services | None = None
+        self.persistence: Persistence | None = None
         """Process-level: the store and what works on it (set by the app at startup)."""
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[Any]] = set()
@@ -92,14 +92,14 @@ class RuntimeHolder:
             return ReloadResult(ok=True, digest=loaded.digest)
 
     async def start_hosted(self) -> None:
-        """Start the current runtime's hosted adapters (once the services exist)."""
+        """Start the current runtime's hosted adapters (once the persistence exist)."""
         await self._start_hosted(self.current.adapters)
 
     async def _start_hosted(
         self, adapters: dict[str, Adapter], already: dict[str, Adapter] | None = None
     ) -> None:
-        assert self.services is not None, "services start before adapters are hosted"
-        await start_hosted(adapters, self.services, lambda: self.current, already)
+        assert self.persistence is not None, "persistence start before adapters are hosted"
+        await start_hosted(adapters, self.persistence, lambda: self.current, already)
 
     async def close(self) -> None:
         for task in list(self._retiring):

@@ -17,7 +17,7 @@ from tests.support import BASE_CONFIG, DEFAULT_CONFIG, write_config
 MOCK_UPSTREAM = """
 upstreams:
   mock-a:
-    type: mock
+    type: stub
     operations: {{op: {{reply: {{body: {{ok: true}}}}}}}}
 """
 
@@ -236,7 +236,7 @@ def test_cli_config_check_asks_adapters(tmp_path: Path, capsys: pytest.CaptureFi
         + """
 upstreams:
   m:
-    type: mock
+    type: stub
     operations:
       op: {{reply: {{body_file: missing.json}}}}
 """,
@@ -269,7 +269,7 @@ def test_cli_config_schema_types_upstreams_by_adapter(capsys: pytest.CaptureFixt
         schema["$defs"][v["$ref"].rsplit("/", 1)[1]]["properties"]["type"]["const"]
         for v in upstream["oneOf"]
     }
-    assert types >= {"http", "soap", "mock"}
+    assert types >= {"http", "soap", "stub"}
     route = schema["$defs"]["Route"]
     assert set(route["required"]) == {"id", "match", "upstream", "clients"}
 

@@ -49,7 +49,7 @@ clients:
 upstreams:
   axis: {{type: http, base_url: "http://127.0.0.1:PORT"}}
   registry:
-    type: mock
+    type: stub
     operations: {{find: {{reply: {{body: {{so: "{{{{ body.so }}}}"}}}}}}}}
 routes:
   - {{id: send, match: {{method: POST, path: /v1/documents}}, clients: ["*"], upstream: axis,
@@ -122,7 +122,7 @@ def test_accepted_while_the_upstream_is_down_delivered_once_when_it_is_back(
         assert history[-1]["outcome"] == "delivered"
         assert {h["outcome"] for h in history[:-1]} == {"upstream_unavailable"}
 
-        store = client.app.state.holder.services.store
+        store = client.app.state.holder.persistence.store
 
         async def kinds() -> list[str]:
             async with store.engine.connect() as connection:
@@ -338,7 +338,7 @@ def test_a_delivery_finished_but_not_recorded_is_recorded_after_a_restart(
     recorder = Recorder()
 
     def kinds(client: TestClient, message_id: str) -> list[str]:  # type: ignore[type-arg]
-        store = client.app.state.holder.services.store
+        store = client.app.state.holder.persistence.store
 
         async def query() -> list[str]:
             async with store.engine.connect() as connection:
@@ -351,7 +351,7 @@ def test_a_delivery_finished_but_not_recorded_is_recorded_after_a_restart(
         message_id = client.post("/v1/documents", content=b"<a/>", headers=KEY).json()["message_id"]
         wait_for_state(client, message_id, "delivered")
         assert kinds(client, message_id) == ["accepted", "delivery"]
-        store = client.app.state.holder.services.store
+        store = client.app.state.holder.persistence.store
 
         async def lose_the_record() -> None:  # what a kill -9 between the two commits leaves
             async with store.engine.begin() as connection:

@@ -19,8 +19,8 @@ import pytest
 from litestar import Litestar, Request, post
 
 from adapters.base import AdapterContext, GatewayRequest
-from adapters.dvcqg.adapter import DvcqgAdapter
 from adapters.dvcqg import mock as portal_mock
+from adapters.dvcqg.adapter import DvcqgAdapter
 from adapters.dvcqg.settings import DvcqgSettings
 from adapters.errors import RequestRejected
 from gateway.app import create_app

@@ -58,7 +58,7 @@ def test_route_may_allow_bodies_in_logs(tmp_path: Path) -> None:
         BASE_CONFIG
         + """
 upstreams:
-  m: {{type: mock, operations: {{op: {{reply: {{body: {{so: "{{{{ body.so }}}}"}}}}}}}}}}
+  m: {{type: stub, operations: {{op: {{reply: {{body: {{so: "{{{{ body.so }}}}"}}}}}}}}}}
 routes:
   - {{id: r, match: {{method: POST, path: /r}}, clients: ["*"], upstream: m, operation: op,
       log_bodies: true}}

@@ -170,7 +170,7 @@ storage: {{url: "STORAGE"}}
 message_log: {{max_body_size: 200B}}
 upstreams:
   registry:
-    type: mock
+    type: stub
     operations:
       find: {{reply: {{body: {{so_dinh_danh: "{{{{ body.so_dinh_danh }}}}", ho_va_ten: Nguyễn Văn An}}}}}}
 routes:
@@ -240,7 +240,7 @@ def test_kept_bodies_are_masked_and_capped(tmp_path: Path, storage_url: str) -> 
 
 def test_an_unrecordable_exchange_is_not_acknowledged(tmp_path: Path) -> None:
     with gateway(tmp_path, f"sqlite:///{tmp_path}/gw.db") as client:
-        store = client.app.state.holder.services.store
+        store = client.app.state.holder.persistence.store
 
         async def lose_the_table() -> None:
             async with store.engine.begin() as connection:
@@ -279,7 +279,7 @@ def test_admin_search_pages_export_and_verify(tmp_path: Path, storage_url: str) 
         lines = [json.loads(line) for line in exported.text.splitlines()]
         assert {line["message_id"] for line in lines} >= set(ids)
         verified = client.get("/admin/messages/verify", headers=ADMIN).json()
-        mine = client.app.state.holder.services.message_log.log_id
+        mine = client.app.state.holder.persistence.message_log.log_id
         (chain,) = [c for c in verified["chains"] if c["log_id"] == mine]
         assert chain["ok"] is True and chain["records"] >= 5
         bad = client.get("/admin/messages?since=yesterday", headers=ADMIN)

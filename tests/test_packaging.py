@@ -39,7 +39,7 @@ def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:
     } <= names
     assert {
         "gateway/app.py",
-        "adapters/mock.py",
+        "adapters/stub.py",
         "adapters/dvcqg/mock.py",
         "adapters/population/mock.py",
         "adapters/document_axis/mock.py",
@@ -49,7 +49,7 @@ def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:
     for adapter in (
         "http = adapters.http:HttpAdapter",
         "soap = adapters.soap:SoapAdapter",
-        "mock = adapters.mock:MockAdapter",
+        "stub = adapters.stub:StubAdapter",
         "dvcqg = adapters.dvcqg.adapter:DvcqgAdapter",
         "population = adapters.population.adapter:PopulationAdapter",
         "document_axis = adapters.document_axis.adapter:DocumentAxisAdapter",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from adapters.mock import MockAdapter
+from adapters.stub import StubAdapter
 from gateway.app import create_app
 from tests.support import BASE_CONFIG, MOTCUA_KEY, QLVB_KEY, TEST_KEY, write_config
 
@@ -200,7 +200,7 @@ FAULTS_CONFIG = (
     + """
 upstreams:
   flaky:
-    type: mock
+    type: stub
     operations:
       read: {{reply: {{body: {{ok: true}}}}}}
       write: {{reply: {{body: {{ok: true}}}}}}
@@ -225,7 +225,7 @@ KEY = {"x-api-key": TEST_KEY}
 
 
 @pytest.fixture
-def faults(tmp_path: Path) -> Iterator[tuple[TestClient, MockAdapter]]:  # type: ignore[type-arg]
+def faults(tmp_path: Path) -> Iterator[tuple[TestClient, StubAdapter]]:  # type: ignore[type-arg]
     app = create_app(str(write_config(tmp_path, FAULTS_CONFIG)))
     with TestClient(app) as client:
         adapter = app.state.holder.current.adapters["flaky"]
@@ -242,32 +242,32 @@ def faults(tmp_path: Path) -> Iterator[tuple[TestClient, MockAdapter]]:  # type:
     ],
 )
 def test_each_fault_maps_to_its_code(
-    faults: tuple[TestClient, MockAdapter],
+    faults: tuple[TestClient, StubAdapter],
     fault: str,
     status: int,
     code: str,  # type: ignore[type-arg]
 ) -> None:
     client, _ = faults
-    response = client.post("/write", headers={**KEY, "x-mock-fault": fault})
+    response = client.post("/write", headers={**KEY, "x-stub-fault": fault})
     problem(response, status, code, source="upstream")
 
 
 def test_idempotent_route_is_retried_within_its_deadline(
-    faults: tuple[TestClient, MockAdapter],  # type: ignore[type-arg]
+    faults: tuple[TestClient, StubAdapter],  # type: ignore[type-arg]
 ) -> None:
     client, adapter = faults
     started = time.monotonic()
-    response = client.get("/read", headers={**KEY, "x-mock-fault": "timeout"})
+    response = client.get("/read", headers={**KEY, "x-stub-fault": "timeout"})
     elapsed = time.monotonic() - started
     problem(response, 504, "upstream_timeout", source="upstream")
     assert adapter.calls["read"] == 3
     assert elapsed < 0.6 + 0.3  # the route's timeout bounds the whole exchange
 
 
-def test_non_idempotent_route_is_not_retried(faults: tuple[TestClient, MockAdapter]) -> None:  # type: ignore[type-arg]
+def test_non_idempotent_route_is_not_retried(faults: tuple[TestClient, StubAdapter]) -> None:  # type: ignore[type-arg]
     client, adapter = faults
     problem(
-        client.post("/write", headers={**KEY, "x-mock-fault": "unavailable"}),
+        client.post("/write", headers={**KEY, "x-stub-fault": "unavailable"}),
         502,
         "upstream_unavailable",
         "upstream",
@@ -275,10 +275,10 @@ def test_non_idempotent_route_is_not_retried(faults: tuple[TestClient, MockAdapt
     assert adapter.calls["write"] == 1
 
 
-def test_upstream_5xx_carries_its_status(faults: tuple[TestClient, MockAdapter]) -> None:  # type: ignore[type-arg]
+def test_upstream_5xx_carries_its_status(faults: tuple[TestClient, StubAdapter]) -> None:  # type: ignore[type-arg]
     client, adapter = faults
     body = problem(
-        client.get("/read", headers={**KEY, "x-mock-fault": "error"}),
+        client.get("/read", headers={**KEY, "x-stub-fault": "error"}),
         502,
         "upstream_error",
         "upstream",
@@ -288,7 +288,7 @@ def test_upstream_5xx_carries_its_status(faults: tuple[TestClient, MockAdapter])
 
 
 def test_unexpected_error_is_a_generic_500(
-    faults: tuple[TestClient, MockAdapter],
+    faults: tuple[TestClient, StubAdapter],
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
     client, adapter = faults

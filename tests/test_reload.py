@@ -14,11 +14,11 @@ from tests.support import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, serve_in_thread
 UPSTREAMS = """
 upstreams:
   steady:
-    type: mock
+    type: stub
     latency: {latency}
     operations: {{op: {{reply: {{body: {{version: {version}}}}}}}}}
   other:
-    type: mock
+    type: stub
     operations: {{op: {{reply: {{body: {{ok: true}}}}}}}}
 routes:
   - {{id: a, match: {{method: GET, path: /a}}, clients: ["*"], upstream: steady, operation: op}}

@@ -27,7 +27,7 @@ storage: {{url: "sqlite:///DB"}}
 trust: {{anchors: "ANCHORS", fetch_timeout: 2s}}
 upstreams:
   axis:
-    type: mock
+    type: stub
     operations: {{sendEdoc: {{reply: {{body: {{status: OK}}}}}}}}
 routes:
   - {{id: required, match: {{method: POST, path: /required}}, clients: ["*"], upstream: axis,
@@ -55,7 +55,7 @@ def test_a_valid_signature_passes_and_goes_on_record(client: TestClient, signers
     response = client.post("/required", content=sign_edxml(edxml(), signers.good), headers=XML)
     assert response.status_code == 200, response.text
     assert response.headers["x-lgsp-signature"].startswith("valid; signer=")
-    store = client.app.state.holder.services.store
+    store = client.app.state.holder.persistence.store
     message_id = response.headers["x-lgsp-message-id"]
 
     async def stored() -> str:

@@ -15,7 +15,7 @@ from tests.support import BASE_CONFIG, TEST_KEY, write_config
 CONFIG = """
 upstreams:
   registry:
-    type: mock
+    type: stub
     seed: 7
     operations:
       find:
@@ -41,7 +41,7 @@ upstreams:
       slow:
         reply: {{latency: 200ms, body: {{ok: true}}}}
   flaky:
-    type: mock
+    type: stub
     seed: 1
     faults: {{error: 0.5}}
     operations: {{op: {{reply: {{body: {{ok: true}}}}}}}}

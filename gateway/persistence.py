@@ -30,7 +30,7 @@ log = get_logger(__name__)
 Resolve = Callable[[str, str], tuple[Adapter, float] | None]
 
 
-class Services:
+class Persistence:
     def __init__(
         self,
         loaded: LoadedConfig,
@@ -62,7 +62,7 @@ class Services:
     @classmethod
     async def start(
         cls, loaded: LoadedConfig, resolve: Resolve, serves: Callable[[str], bool]
-    ) -> Services:
+    ) -> Persistence:
         config = loaded.config
         # One connection per delivery in flight, plus the log writer and the requests.
         pool = config.delivery.concurrency * max(1, len(config.upstreams)) + 10
@@ -73,19 +73,19 @@ class Services:
         message_log = MessageLog(store, log_id) if config.message_log.enabled else None
         if message_log is not None:
             await message_log.start()
-        services = cls(
+        persistence = cls(
             loaded,
             store,
             message_log,
             DeliveryQueue(store, config.delivery),
             IdempotencyStore(store, seconds(config.idempotency.ttl)),
         )
-        services.worker = DeliveryWorker(
-            services.queue, log_id, resolve, services._delivered, serves
+        persistence.worker = DeliveryWorker(
+            persistence.queue, log_id, resolve, persistence._delivered, serves
         )
-        services.worker.start()
-        services._housekeeping = asyncio.create_task(services._housekeep())
-        return services
+        persistence.worker.start()
+        persistence._housekeeping = asyncio.create_task(persistence._housekeep())
+        return persistence
 
     async def _delivered(self, claimed: Claimed, outcome: Outcome, started: float) -> None:
         """The end of an async exchange (delivered, or given up) goes on record too."""

@@ -1,4 +1,4 @@
-"""``type: mock``: an in-process upstream defined in YAML, for integrators and tests.
+"""``type: stub``: an in-process upstream defined in YAML, for integrators and tests.
 
 Each operation answers with a reply chosen by ``cases`` (first whose ``when``
 matches the request) or its ``reply``. Bodies are templates: a string
@@ -7,7 +7,7 @@ matches the request) or its ``reply``. Bodies are templates: a string
 ``operation``, ``now``, ``now_compact``); a string that is only one
 placeholder keeps the value's type. Latency and faults (``timeout``,
 ``unavailable``, ``error``, ``malformed``) are injected by rate, or on demand
-with the ``X-Mock-Fault`` request header.
+with the ``X-Stub-Fault`` request header.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from adapters.units import Duration, seconds
 
 Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0, description="a probability from 0 to 1")]
 Fault = Literal["timeout", "unavailable", "error", "malformed"]
-FAULT_HEADER = "x-mock-fault"
+FAULT_HEADER = "x-stub-fault"
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 
@@ -71,21 +71,21 @@ class Operation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cases: list[Case] = []
 
 
-class MockSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
+class StubSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
     operations: dict[str, Operation]
     """Operation name (the route's ``operation``) -> how to answer."""
     latency: Duration = "0ms"
     faults: Faults = msgspec.field(default_factory=Faults)
     fault_header: bool = True
-    """Honour ``X-Mock-Fault: timeout|unavailable|error|malformed`` on requests."""
+    """Honour ``X-Stub-Fault: timeout|unavailable|error|malformed`` on requests."""
     seed: int | None = None
     """Fix the random fault sequence (tests)."""
 
 
-class MockAdapter:
-    Settings = MockSettings
+class StubAdapter:
+    Settings = StubSettings
 
-    def __init__(self, name: str, settings: MockSettings, context: AdapterContext) -> None:
+    def __init__(self, name: str, settings: StubSettings, context: AdapterContext) -> None:
         self.name = name
         self.settings = settings
         self.random = random.Random(settings.seed)
@@ -101,7 +101,7 @@ class MockAdapter:
         self.calls[request.operation] += 1
         operation = self.settings.operations.get(request.operation)
         if operation is None:
-            raise UpstreamError(f"mock {self.name!r} has no operation {request.operation!r}")
+            raise UpstreamError(f"stub {self.name!r} has no operation {request.operation!r}")
         context = _Context(request)
         reply = next((c for c in operation.cases if _matches(c.when, context)), operation.reply)
         latency = seconds(reply.latency or self.settings.latency)
@@ -111,7 +111,7 @@ class MockAdapter:
         if fault == "timeout":
             await asyncio.sleep(request.remaining() + 1.0)  # the gateway's deadline ends it
         if fault == "unavailable":
-            raise UpstreamUnavailable(f"mock {self.name!r}: connection refused (injected)")
+            raise UpstreamUnavailable(f"stub {self.name!r}: connection refused (injected)")
         if fault == "error":
             return GatewayResponse(status=503, body=b'{"error": "injected fault"}')
         if fault == "malformed":
@@ -147,7 +147,7 @@ class MockAdapter:
         return msgspec.json.encode(_fill(template, context))
 
     async def check(self) -> UpstreamHealth:
-        return UpstreamHealth(state="up", detail="in-process mock")
+        return UpstreamHealth(state="up", detail="in-process stub")
 
     async def aclose(self) -> None:
         return None
