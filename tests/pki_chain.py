@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import contextlib
+import copy
 import datetime as dt
 import io
 from dataclasses import dataclass, field
