@@ -75,6 +75,12 @@ def test_what_we_build_from_them_is_the_canonical_form(sample: object) -> None:
         assert "/" in (stamp.text or "")[:5]  # YYYY/MM/DD HH:mm:ss
     empties = re.findall(rb"<(\w+)[^>/]*(?:/>|></\1>)", built)
     assert set(empties) <= {b"edXMLManifest"}  # no empty leaf is written
+    with edxml.parse(built) as again, edxml.parse(sample) as first:  # type: ignore[arg-type]
+        assert again.header == first.header and again.trace == first.trace
+
+
+def test_typed_dates_in_another_form_are_built_canonical() -> None:
+    document = samples.document(DueDate="2026-12-31")
     assert edxml.check(document) == []
     built = build_bytes(document)
     assert b"<DueDate>2026/12/31</DueDate>" in built
