@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_signature_commands(commands)  # verify FILE, trust check [CERT]
 
+    from gateway.edxmlcli import add_commands as add_edxml_commands
+
+    add_edxml_commands(commands)  # edxml check FILE...
+
     db = commands.add_parser("db", help="the database of the message log and delivery queue")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     migrate = db_commands.add_parser("migrate", help="bring the schema up to date")

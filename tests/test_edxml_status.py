@@ -73,7 +73,7 @@ def test_each_status_code_builds_and_reads_back(code: StatusCode) -> None:
 def test_status_sample_in_another_field_order() -> None:
     message = parse_status(samples.STATUS)
     assert message.status is StatusCode.RECEIVED
-    assert message.header.ResponseFor.PromulgationDate == "20/11/2026"  # day first: tolerated
+    assert message.header.ResponseFor.PromulgationDate == "2026/11/20"  # sent day first
     assert message.header.StaffInfo == StaffInfo(Department="Vụ Hành chính", Staff="Lê Minh Tuấn")
     STATUS_XSD.validate(samples.STATUS.read_bytes())
 
@@ -83,7 +83,7 @@ def test_status_sample_in_another_field_order() -> None:
     [
         ({"StatusCode": "07"}, (f"{MH}/StatusCode", "bad_code")),
         ({"StatusCode": "3"}, (f"{MH}/StatusCode", "bad_code")),
-        ({"Timestamp": "21/11/2026 08:05:31"}, (f"{MH}/Timestamp", "bad_date")),
+        ({"Timestamp": "2026-11-21T08:05:31"}, (f"{MH}/Timestamp", "bad_date")),
         ({"Timestamp": ""}, (f"{MH}/Timestamp", "missing_element")),
         ({"From": edxml.Organization(OrganId="G22")}, (f"{MH}/From/OrganId", "bad_organ_id")),
     ],

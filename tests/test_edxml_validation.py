@@ -97,17 +97,17 @@ CASES: dict[str, tuple[bytes, tuple[str, str], bool]] = {
         (f"{MH}/DocumentId", "bad_document_id"),
         False,  # a pattern cannot know calendars
     ),
-    "promulgation date ISO": (
-        raw(header("<PromulgationInfo><PromulgationDate>2026-11-20</PromulgationDate></PromulgationInfo>")),
+    "promulgation date with dots": (
+        raw(header("<PromulgationInfo><PromulgationDate>20.11.2026</PromulgationDate></PromulgationInfo>")),
         (f"{MH}/PromulgationInfo/PromulgationDate", "bad_date"),
         True,
     ),
     "due date 31/02": (raw(header("<DueDate>31/02/2026</DueDate>")), (f"{MH}/DueDate", "bad_date"), False),
-    "trace timestamp day first": (
+    "trace timestamp ISO with T": (
         raw(
             header(),
             after_header="<TraceHeaderList><TraceHeader><OrganId>000.00.11.H53</OrganId>"
-            "<Timestamp>20/11/2026 15:42:07</Timestamp></TraceHeader></TraceHeaderList>",
+            "<Timestamp>2026-11-20T15:42:07</Timestamp></TraceHeader></TraceHeaderList>",
         ),
         (f"{TRACE}/TraceHeader[1]/Timestamp", "bad_date"),
         True,
@@ -252,7 +252,7 @@ def test_typed_documents_are_checked_the_same_way() -> None:
     document = samples.document(
         To=[samples.VPCP, Organization(OrganId="000.00.00.G22", OrganName="VPCP (lần 2)")],
         Subject="V/v \x01 ký tự điều khiển",
-        DueDate="2026-12-31",
+        DueDate="31-12-2026",
     )
     assert {(i.path, i.rule) for i in edxml.check(document)} == {
         (f"{MH}/To[2]/OrganId", "duplicate_receiver"),
@@ -272,12 +272,12 @@ def test_quirks_sample_is_valid() -> None:
         assert document.signature_xml is not None and b"sig-7816" in document.signature_xml
         header = document.header
         assert header.PromulgationInfo is not None
-        assert header.PromulgationInfo.PromulgationDate == "30/09/2015"
-        assert edxml.parse_date("30/09/2015") == edxml.parse_date("2015/09/30") == date(2015, 9, 30)
-        assert header.DueDate == "15/10/2015"
+        assert header.PromulgationInfo.PromulgationDate == "2015/09/30"  # sent 30/09/2015
+        assert edxml.parse_date("30/09/2015") == edxml.parse_date("2015-09-30") == date(2015, 9, 30)
+        assert header.DueDate == "2015/10/15"
         assert header.DocumentType is not None and header.DocumentType.Type == 18
         assert header.SteeringType == 1
-        assert header.From.OrganizationInCharge == ""  # an empty element stays empty
+        assert header.From.OrganizationInCharge is None  # an empty element is an absent one
         parts = edxml.parse_document_id(header.DocumentId or "")
         assert parts is not None
         assert (parts.organ_id, parts.date, parts.number, parts.notation) == (

@@ -16,6 +16,7 @@ from tests.pki_chain import (
     Signers,
     SigningPKI,
     edxml,
+    relocate_signature,
     sign_edxml,
     signers_fixture,  # noqa: F401  (session fixture, used as `signers`)
     signing_pki_fixture,  # noqa: F401  (session fixture, used as `signing_pki`)
@@ -108,3 +109,26 @@ def test_sha1_is_a_warning_by_default_and_refused_where_strict(
     strict = client.post("/strict", content=sha1, headers=XML)
     assert strict.status_code == 422
     assert "weak_algorithm" in {e["code"] for e in strict.json()["errors"]}
+
+
+@pytest.mark.parametrize("path", ["/optional", "/strict", "/required"])
+def test_a_relocated_signature_hiding_a_forged_header_is_refused(
+    client: TestClient,  # type: ignore[type-arg]
+    signers: Signers,
+    path: str,
+) -> None:
+    attack = relocate_signature(sign_edxml(edxml(subject="Bản gốc"), signers.good))
+    response = client.post(path, content=attack, headers=XML)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    if path == "/required":  # its edXML schema already refuses a Signature outside the header
+        assert body["code"] == "schema_invalid"
+        assert {"path": "/edXML/Signature", "rule": "unexpected_element"}.items() <= (
+            body["errors"][0].items()
+        )
+        return
+    assert body["code"] == "signature_invalid" and body["verdict"] == "invalid"
+    by_code = {error["code"]: error for error in body["errors"]}
+    assert {"misplaced_signature", "signature_wrapping"} <= set(by_code)
+    assert "bọc chữ ký" in by_code["signature_wrapping"]["message_vi"]
+    assert "Bản giả mạo" not in response.text

@@ -16,6 +16,7 @@ from tests.pki_chain import (
     blank_pdf,
     detached_cms,
     edxml,
+    relocate_signature,
     sign_edxml,
     sign_pdf,
     signers_fixture,  # noqa: F401  (a session fixture, used as `signers`)
@@ -146,3 +147,28 @@ def test_trust_check_with_an_empty_store(tmp_path: Path) -> None:
     assert run_trust_check(None, trust_dir=str(tmp_path), out=out) == 1
     assert "none: no signature can be trusted" in out.getvalue()
     assert run_trust_check(None, trust_dir=str(tmp_path / "missing"), out=io.StringIO()) == 2
+
+
+def test_verify_refuses_a_relocated_signature_and_xml_that_is_not_edxml(
+    tmp_path: Path, signing_pki: SigningPKI, signers: Signers
+) -> None:
+    attack = tmp_path / "relocated.edxml"
+    attack.write_bytes(relocate_signature(sign_edxml(edxml(), signers.good)))
+    code, text = _verify(signing_pki, attack, lang="en")
+    assert code == 1
+    assert text.splitlines()[0].endswith(": INVALID")
+    assert "misplaced_signature" in text and "signature_wrapping" in text
+
+    near_miss = tmp_path / "near-miss.xml"
+    wrong = "http://www.mic.gov.vn/TBT/QCVN_102_2016/WRONG"
+    near_miss.write_bytes(
+        sign_edxml(
+            edxml().replace(b"http://www.mic.gov.vn/TBT/QCVN_102_2016", wrong.encode()),
+            signers.good,
+        )
+    )
+    code, text = _verify(signing_pki, near_miss)
+    assert code == 1
+    assert text.splitlines()[0].endswith(": KHÔNG HỢP LỆ")
+    assert "[xmldsig] XML:" in text and "not_edxml" in text and wrong in text
+    assert "không phải là edXML" in text

@@ -53,6 +53,9 @@ CRYPTO_FAILURES = frozenset(
         "signer_certificate_missing",
         "unsupported_algorithm",
         "detached_content_missing",
+        "misplaced_signature",
+        "signature_wrapping",
+        "not_edxml",
     }
 )
 

@@ -101,6 +101,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Dấu thời gian không hợp lệ hoặc không tin cậy; đã dùng thời điểm kiểm tra.",
         "The timestamp is invalid or untrusted; the verification time was used instead.",
     ),
+    "misplaced_signature": (
+        "Chữ ký không nằm ở vị trí chuẩn quy định (edXMLEnvelope/edXMLHeader, sau "
+        "TraceHeaderList); chữ ký bị di chuyển là dấu hiệu tấn công bọc chữ ký.",
+        "The signature is not where the standard puts it (edXMLEnvelope/edXMLHeader, after "
+        "TraceHeaderList); a moved signature is the mark of a signature-wrapping attack.",
+    ),
+    "signature_wrapping": (
+        "Phần tử Signature chứa nội dung edXML (ví dụ một MessageHeader trong ds:Object): "
+        "đây là một kiểu tấn công bọc chữ ký, tài liệu bị từ chối.",
+        "The Signature element holds edXML content (e.g. a MessageHeader in ds:Object): "
+        "a signature-wrapping attempt, the document is refused.",
+    ),
+    "not_edxml": (
+        "Tài liệu XML không phải là edXML (phần tử gốc edXML trong không gian tên "
+        "http://www.mic.gov.vn/TBT/QCVN_102_2016); chữ ký XML chỉ được kiểm tra trên edXML.",
+        "The XML document is not edXML (root element edXML in namespace "
+        "http://www.mic.gov.vn/TBT/QCVN_102_2016); XML signatures are verified on edXML only.",
+    ),
     "detached_content_missing": (
         "Chữ ký rời không có tệp đính kèm tương ứng.",
         "A detached signature has no matching attachment.",

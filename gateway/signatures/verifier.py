@@ -152,7 +152,8 @@ async def verify_edxml(
     details: list[SignatureDetail] = []
     extra: list[Reason] = []
     signed_content: bytes | None = None
-    source_root = root
+    # What is read from a signed document is what its signature proved, or nothing.
+    source_root: etree._Element | None = None if signatures else root
     if len(signatures) > 1:
         broken = Integrity(kind="xmldsig", target="edXML")
         broken.reasons.append(
@@ -171,17 +172,19 @@ async def verify_edxml(
             )
         )
         signed_content = checked.integrity.signed_content
-        if checked.signed_root is not None:
-            source_root = checked.signed_root  # attachments are read from what was signed
+        source_root = checked.signed_root
+    elif root.tag != f"{{{EDXML}}}edXML":
+        extra.append(reason("not_edxml", "warning", f"the root element is {root.tag}"))
     attachment_details: list[SignatureDetail] = []
-    if policy.attachments:
-        attachment_details, extra = await verify_attachments(
+    if policy.attachments and source_root is not None:
+        attachment_details, unreadable = await verify_attachments(
             edxml_attachments(source_root),
             policy=policy,
             trust=trust,
             revocation=revocation,
             now=now,
         )
+        extra += unreadable
     return _result(media_type, details, attachment_details, extra, signed_content, policy)
 
 

@@ -19,6 +19,13 @@ What is accepted, and why:
 - The signer's certificate must be in ``KeyInfo/X509Data`` (signatures naming it only by
   issuer and serial cannot be checked: ``signer_certificate_missing``).
 - One envelope signature per document; several are ``malformed_signature``.
+- The signature sits where QCVN 102:2016 puts it: the last part of
+  ``edXML/edXMLEnvelope/edXMLHeader``, after ``MessageHeader`` and ``TraceHeaderList``;
+  anywhere else it is ``misplaced_signature``. The enveloped transform removes the whole
+  ``Signature`` before digesting, so whatever hides inside it (a forged ``MessageHeader`` in
+  a ``ds:Object``, read by any code that takes the first ``MessageHeader``) would never break
+  the digest: edXML content inside the signature is ``signature_wrapping``, refused before
+  any cryptography. XML that is not edXML at all is ``not_edxml``.
 - A XAdES ``SignatureTimeStamp`` (RFC 3161 token over the canonical ``SignatureValue``), if
   the signer's software adds one, gives the trusted signing time, as in PAdES and CMS.
 
@@ -105,6 +112,91 @@ def _looks_like_dsig(element: etree._Element) -> bool:
     return element.find(f"{{{namespace}}}SignedInfo" if namespace else "SignedInfo") is not None
 
 
+_HEADER_PARTS = frozenset({"MessageHeader", "TraceHeaderList"})
+_DSIG_NAMES = frozenset(
+    {
+        "Signature", "SignedInfo", "CanonicalizationMethod", "SignatureMethod", "Reference",
+        "Transforms", "Transform", "XPath", "DigestMethod", "DigestValue", "SignatureValue",
+        "HMACOutputLength", "KeyInfo", "KeyName", "KeyValue", "DSAKeyValue", "RSAKeyValue",
+        "Modulus", "Exponent", "P", "Q", "G", "Y", "J", "Seed", "PgenCounter", "RetrievalMethod",
+        "X509Data", "X509IssuerSerial", "X509IssuerName", "X509SerialNumber", "X509SKI",
+        "X509SubjectName", "X509Certificate", "X509CRL", "PGPData", "PGPKeyID", "PGPKeyPacket",
+        "SPKIData", "SPKISexp", "MgmtData", "Object", "Manifest", "SignatureProperties",
+        "SignatureProperty",
+    }
+)  # fmt: skip
+"""XML-DSig's element names: what a Signature that lost its namespace may hold in edXML's."""
+_EDXML_PARTS = frozenset(
+    {"edXML", "edXMLEnvelope", "edXMLHeader", "edXMLBody", "edXMLManifest", "AttachmentEncoded"}
+    | _HEADER_PARTS
+)
+"""edXML's structural names, refused inside a signature whatever namespace they claim."""
+
+
+def placement(root: etree._Element, signature: etree._Element) -> list[Reason]:
+    """Where the signature sits and what it holds: ``[]`` when as QCVN 102:2016 puts it."""
+    if root.tag != f"{{{EDXML}}}edXML":
+        return [reason("not_edxml", detail=f"the root element is {_describe(root)}")]
+    found = []
+    header = signature.getparent()
+    envelope = header.getparent() if header is not None else None
+    in_header = (
+        header is not None
+        and header.tag == f"{{{EDXML}}}edXMLHeader"
+        and envelope is not None
+        and envelope.tag == f"{{{EDXML}}}edXMLEnvelope"
+        and envelope.getparent() is root
+    )
+    later = [
+        etree.QName(e).localname
+        for e in signature.itersiblings()
+        if isinstance(e.tag, str) and etree.QName(e).localname in _HEADER_PARTS
+    ]
+    if not in_header or later:
+        where = _path(signature) + (f", before {', '.join(later)}" if later else "")
+        found.append(
+            reason(
+                "misplaced_signature",
+                detail=f"Signature at {where}; expected as the last part of "
+                "/edXML/edXMLEnvelope/edXMLHeader",
+            )
+        )
+    own = etree.QName(signature).namespace
+    smuggled = [
+        e for e in signature.iterdescendants() if isinstance(e.tag, str) and _edxml_content(e, own)
+    ]
+    if smuggled:
+        found.append(
+            reason(
+                "signature_wrapping",
+                detail=f"{_path(smuggled[0])} is inside the Signature"
+                + (f" (and {len(smuggled) - 1} more edXML elements)" if len(smuggled) > 1 else ""),
+            )
+        )
+    return found
+
+
+def _edxml_content(element: etree._Element, signature_namespace: str | None) -> bool:
+    """An edXML element (or one named like edXML's structure) inside a signature."""
+    name = etree.QName(element)
+    if name.localname in _EDXML_PARTS:
+        return True
+    if name.namespace != EDXML:
+        return False
+    # A Signature in the edXML namespace (the lost-namespace quirk) holds XML-DSig names there.
+    return signature_namespace != EDXML or name.localname not in _DSIG_NAMES
+
+
+def _path(element: etree._Element) -> str:
+    names = [etree.QName(e).localname for e in (element, *element.iterancestors())]
+    return "/" + "/".join(reversed(names))
+
+
+def _describe(element: etree._Element) -> str:
+    name = etree.QName(element)
+    return f"{name.localname} in namespace {name.namespace or '(none)'}"
+
+
 @dataclass
 class XmlCheck:
     integrity: Integrity
@@ -116,7 +208,11 @@ def check(
     body: bytes, root: etree._Element, signature: etree._Element, now: dt.datetime
 ) -> XmlCheck:
     """Integrity of the document's one envelope signature."""
-    result = Integrity(kind="xmldsig", target="edXML")
+    result = Integrity(kind="xmldsig", target="edXML" if root.tag == f"{{{EDXML}}}edXML" else "XML")
+    misplaced = placement(root, signature)
+    if misplaced:  # nothing to verify: what is signed is not what a reader of edXML reads
+        result.reasons += misplaced
+        return XmlCheck(result)
     document = body
     if signature.tag != f"{{{DS}}}Signature":
         result.reasons.append(

@@ -1,7 +1,9 @@
 """The textual formats inside edXML values: agency ids, document ids, dates, timestamps.
 
-Kept as strings in the models (a receiver must see what the sender wrote);
-these functions read and write them. Digits are ASCII only: ``\\d`` would
+Kept as strings in the models. The parser and the builder put dates and
+timestamps in the canonical form (``canonical_date``, ``canonical_timestamp``),
+whichever form, among those in service, the sender wrote; these functions read
+and write them. Digits are ASCII only: ``\\d`` would
 also match other scripts' digits.
 """
 
@@ -19,7 +21,10 @@ _DOCUMENT_ID = re.compile(
 )
 _DATE_YMD = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2})")
 _DATE_DMY = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
-_TIMESTAMP = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_DATE_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TIME = r" ([0-9]{2}):([0-9]{2}):([0-9]{2})"
+_TIMESTAMP = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2})" + _TIME)
+_TIMESTAMP_DMY = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})" + _TIME)
 
 VIETNAM = timezone(timedelta(hours=7), "ICT")
 """Vietnam's time zone (no daylight saving); edXML times are local and carry no zone."""
@@ -69,12 +74,21 @@ def _date(year: int, month: int, day: int) -> date | None:
 
 
 def parse_date(text: str) -> date | None:
-    """A date written ``YYYY/MM/DD`` or ``DD/MM/YYYY`` (both are in use); None if neither."""
+    """A date written ``YYYY/MM/DD``, ``DD/MM/YYYY`` or ``YYYY-MM-DD`` (all are in use)."""
     day = _ymd(text)
     if day is not None:
         return day
-    match = _DATE_DMY.fullmatch(text)
-    return _date(int(match[3]), int(match[2]), int(match[1])) if match else None
+    if match := _DATE_DMY.fullmatch(text):
+        return _date(int(match[3]), int(match[2]), int(match[1]))
+    if match := _DATE_ISO.fullmatch(text):
+        return _date(int(match[1]), int(match[2]), int(match[3]))
+    return None
+
+
+def canonical_date(text: str) -> str:
+    """``text`` written ``YYYY/MM/DD`` if it is a date in a form we read; else unchanged."""
+    day = parse_date(text)
+    return format_date(day) if day is not None else text
 
 
 def format_date(day: date) -> str:
@@ -83,15 +97,23 @@ def format_date(day: date) -> str:
 
 
 def parse_timestamp(text: str) -> datetime | None:
-    """A ``YYYY/MM/DD HH:mm:ss`` timestamp, in Vietnam's time; None if not one."""
-    match = _TIMESTAMP.fullmatch(text)
-    if match is None:
+    """A ``YYYY/MM/DD HH:mm:ss`` or ``DD/MM/YYYY HH:mm:ss`` timestamp, in Vietnam's time."""
+    if match := _TIMESTAMP.fullmatch(text):
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    elif match := _TIMESTAMP_DMY.fullmatch(text):
+        day, month, year, hour, minute, second = (int(g) for g in match.groups())
+    else:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups())
     try:
         return datetime(year, month, day, hour, minute, second, tzinfo=VIETNAM)
     except ValueError:
         return None
+
+
+def canonical_timestamp(text: str) -> str:
+    """``text`` written ``YYYY/MM/DD HH:mm:ss`` if it is a timestamp we read; else unchanged."""
+    moment = parse_timestamp(text)
+    return format_timestamp(moment) if moment is not None else text
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -26,7 +26,15 @@ from lxml import etree
 
 from schemas.edxml import errors
 from schemas.edxml.errors import EdxmlIssue
-from schemas.edxml.models import EDXML_NS, WRAPPED_ITEMS, MessageHeader, TraceHeaderList
+from schemas.edxml.formats import canonical_date, canonical_timestamp
+from schemas.edxml.models import (
+    EDXML_NS,
+    WRAPPED_ITEMS,
+    XLINK_NS,
+    MessageHeader,
+    Reference,
+    TraceHeaderList,
+)
 from schemas.xmlsafe import is_xsi
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -64,6 +72,11 @@ class FieldPlan:
     """A list: repeated elements, or items inside a wrapper (``item``)."""
     item: str | None
     required: bool
+    format: Literal["date", "timestamp"] | None = None
+    """Dates and timestamps: read in any form in service, kept and written canonical."""
+
+
+_CANONICAL = {"date": canonical_date, "timestamp": canonical_timestamp}
 
 
 @cache
@@ -74,17 +87,20 @@ def plan(cls: type[msgspec.Struct]) -> tuple[FieldPlan, ...]:
     fields = []
     for field in info.fields:
         kind_type = field.type
-        if isinstance(kind_type, msgspec.inspect.Metadata):  # a documented alias
-            kind_type = kind_type.type
-        if isinstance(kind_type, msgspec.inspect.UnionType):
-            (kind_type,) = (
-                t for t in kind_type.types if not isinstance(t, msgspec.inspect.NoneType)
-            )
-        many = isinstance(kind_type, msgspec.inspect.ListType)
-        if isinstance(kind_type, msgspec.inspect.ListType):
-            kind_type = kind_type.item_type
-        if isinstance(kind_type, msgspec.inspect.Metadata):
-            kind_type = kind_type.type
+        text_format = None
+        many = False
+        while True:  # unwrap Optional, list and documented aliases (Metadata), noting formats
+            if isinstance(kind_type, msgspec.inspect.Metadata):
+                text_format = (kind_type.extra or {}).get("edxml_format", text_format)
+                kind_type = kind_type.type
+            elif isinstance(kind_type, msgspec.inspect.UnionType):
+                (kind_type,) = (
+                    t for t in kind_type.types if not isinstance(t, msgspec.inspect.NoneType)
+                )
+            elif isinstance(kind_type, msgspec.inspect.ListType):
+                many, kind_type = True, kind_type.item_type
+            else:
+                break
         kind: Literal["text", "int", "struct"]
         struct: type[msgspec.Struct] | None = None
         if isinstance(kind_type, msgspec.inspect.StrType):
@@ -96,15 +112,51 @@ def plan(cls: type[msgspec.Struct]) -> tuple[FieldPlan, ...]:
         else:  # pragma: no cover - a models.py mistake, caught by the tests
             raise TypeError(f"{cls.__name__}.{field.name}: unsupported type {kind_type}")
         item = WRAPPED_ITEMS.get(field.name) if many else None
-        fields.append(FieldPlan(field.name, kind, struct, many, item, field.required))
+        fields.append(FieldPlan(field.name, kind, struct, many, item, field.required, text_format))
     return tuple(fields)
 
 
 ORDER: dict[type[msgspec.Struct], dict[str, int]] = {
     MessageHeader: {"From": 0, "To": 1},  # then the rest, in any order (samples differ)
-    TraceHeaderList: {"TraceHeader": 0, "Bussiness": 1},
 }
-"""Structs whose children have a fixed order; unlisted fields come after, in any order."""
+"""Structs whose children have a fixed order; unlisted fields come after, in any order.
+
+Not TraceHeaderList: the SDK builders write ``Bussiness`` before ``TraceHeader`` and
+their parsers read either order.
+"""
+
+ALIASES: dict[type[msgspec.Struct], dict[str, str]] = {
+    TraceHeaderList: {"Business": "Bussiness"},
+}
+"""Other spellings read as the standard's element (which is the one written)."""
+
+_SOAP_NS = frozenset(
+    {"http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope"}
+)
+_TRACE_ATTRIBUTES = frozenset({"id", "version", "mustUnderstand", "actor"})
+
+
+def tolerated_attribute(cls: type[msgspec.Struct], name: str) -> bool:
+    """Attributes SDK builders write that carry nothing edXML reads: read past, never kept.
+
+    ``xlink:href``/``type``/``role`` on Reference (the .NET SDK's builder) and SOAP-header
+    style ``id``, ``version``, ``mustUnderstand``, ``actor`` on TraceHeaderList.
+    """
+    namespace, local = split(name)
+    if cls is Reference:
+        return namespace == XLINK_NS
+    if cls is TraceHeaderList:
+        return local in _TRACE_ATTRIBUTES and (namespace is None or namespace in _SOAP_NS)
+    return False
+
+
+def is_empty(element: etree._Element) -> bool:
+    """``<DueDate></DueDate>``, ``<ResponseFor/>``: no text, no child, no attribute."""
+    return (
+        not (element.text or "").strip()
+        and not any(isinstance(child.tag, str) for child in element)
+        and not any(not is_xsi(cast(str, key)) for key in element.attrib)
+    )
 
 
 def empty(cls: type[S]) -> S:
@@ -127,44 +179,50 @@ class Reader:
         self.issues = issues
 
     def struct(self, element: etree._Element, cls: type[S], path: str) -> S:
-        self.attributes(element, path)
+        """A Struct from ``element``; an empty optional child counts as absent."""
+        self.attributes(element, path, cls=cls)
         self.no_text(element, path)
         fields = {field.name: field for field in plan(cls)}
         ranks = ORDER.get(cls)
+        aliases = ALIASES.get(cls, {})
         values: dict[str, Any] = {}
         seen: Counter[str] = Counter()
         highest = -1
         for child in self.children(element):
-            namespace, name = split(child.tag)
+            namespace, written = split(child.tag)
+            name = aliases.get(written, written)
             seen[name] += 1
             field = fields.get(name) if namespace == EDXML_NS else None
             if field is None:
                 self.unexpected(child, path, seen[name])
                 continue
+            if not field.required and is_empty(child):
+                continue
+            path_name = written
             if ranks is not None:
                 rank = ranks.get(name, len(ranks))
                 if rank < highest:
                     issue(
                         self.issues,
-                        indexed(path, name, seen[name], field.many and field.item is None),
+                        indexed(path, path_name, seen[name], field.many and field.item is None),
                         errors.MISPLACED_ELEMENT,
                         f"{name} must come before {_after(ranks, rank)}",
                     )
                 highest = max(highest, rank)
             if field.many and field.item is None:
-                child_path = f"{path}/{name}[{seen[name]}]"
+                child_path = f"{path}/{path_name}[{seen[name]}]"
                 values.setdefault(name, []).append(self.value(child, field, child_path))
-            elif seen[name] > 1:
+            elif name in values:
                 issue(
                     self.issues,
-                    f"{path}/{name}[{seen[name]}]",
+                    f"{path}/{path_name}[{seen[name]}]",
                     errors.DUPLICATE_ELEMENT,
                     f"{name} may appear only once here",
                 )
             elif field.many:
-                values[name] = self.items(child, field, f"{path}/{name}")
+                values[name] = self.items(child, field, f"{path}/{path_name}")
             else:
-                values[name] = self.value(child, field, f"{path}/{name}")
+                values[name] = self.value(child, field, f"{path}/{path_name}")
         for field in fields.values():
             if field.required and field.name not in values:
                 if field.struct is not None:
@@ -183,6 +241,8 @@ class Reader:
         if field.struct is not None:
             return self.struct(element, field.struct, path)
         text = self.leaf(element, path)
+        if field.format is not None:
+            return _CANONICAL[field.format](text)
         if field.kind == "int":
             if _INTEGER.fullmatch(text):
                 return int(text)
@@ -208,6 +268,8 @@ class Reader:
             if namespace != EDXML_NS or name != field.item:
                 self.unexpected(child, path, seen[name])
                 continue
+            if is_empty(child):  # <Appendixes><Appendix></Appendix></Appendixes>: no item
+                continue
             values.append(self.value(child, field, f"{path}/{name}[{seen[name]}]"))
         return values
 
@@ -221,11 +283,18 @@ class Reader:
         return (element.text or "").strip()
 
     def attributes(
-        self, element: etree._Element, path: str, allowed: frozenset[str] = frozenset()
+        self,
+        element: etree._Element,
+        path: str,
+        allowed: frozenset[str] = frozenset(),
+        *,
+        cls: type[msgspec.Struct] | None = None,
     ) -> None:
         for key in element.attrib:
             name = cast(str, key)  # bytes only in the stubs
-            if not is_xsi(name) and name not in allowed:
+            if is_xsi(name) or name in allowed:
+                continue
+            if cls is None or not tolerated_attribute(cls, name):
                 issue(
                     self.issues,
                     f"{path}/@{split(name)[1]}",
@@ -307,8 +376,9 @@ def _write_value(out: XmlWriter, field: FieldPlan, tag: str, value: Any) -> None
     if field.struct is not None:
         write_struct(out, value, tag)
     else:
+        text = _CANONICAL[field.format](value) if field.format is not None else str(value)
         with out.element(qname(tag)):
-            out.write(str(value))
+            out.write(text)
 
 
 def leaves(value: msgspec.Struct, path: str) -> Iterator[tuple[str, FieldPlan, Any]]:

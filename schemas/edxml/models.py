@@ -3,8 +3,9 @@
 Field names are the element names (``From``, ``OrganId``, ``Bussiness`` with
 its historical spelling), so code reads like the standard and the JSON form
 is the XML's shape. Field order is the element order we write. Leaf values
-are kept as written (dates stay strings; both PromulgationDate formats exist
-in the wild): ``rules`` checks them, ``dates`` reads them.
+are strings as written, except dates and timestamps (``Date``, ``Timestamp``),
+which the parser and builder put in the canonical form when they are in one
+of the forms in service: ``rules`` checks them, ``formats`` reads them.
 
 A list field is either a repeated element (``To``: one ``<To>`` per item) or a
 wrapper holding items (``ToPlaces`` holds ``<Place>``); ``WRAPPED_ITEMS`` says
@@ -34,14 +35,26 @@ DocumentId = Annotated[
         examples=["000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"],
     ),
 ]
-Date = Annotated[str, msgspec.Meta(description="YYYY/MM/DD or DD/MM/YYYY", examples=["2026/11/20"])]
+Date = Annotated[
+    str,
+    msgspec.Meta(
+        description="YYYY/MM/DD (DD/MM/YYYY and YYYY-MM-DD are read too, and written YYYY/MM/DD)",
+        examples=["2026/11/20"],
+        extra={"edxml_format": "date"},
+    ),
+]
 Timestamp = Annotated[
     str,
-    msgspec.Meta(description="YYYY/MM/DD HH:mm:ss, Vietnam time", examples=["2026/11/20 15:42:07"]),
+    msgspec.Meta(
+        description="YYYY/MM/DD HH:mm:ss, Vietnam time (DD/MM/YYYY HH:mm:ss is read too)",
+        examples=["2026/11/20 15:42:07"],
+        extra={"edxml_format": "timestamp"},
+    ),
 ]
 
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
+XLINK_NS = "http://www.w3.org/1999/xlink"
 
 WRAPPED_ITEMS = {
     "ToPlaces": "Place",

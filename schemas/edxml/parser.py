@@ -15,11 +15,14 @@ Python string, which for a 50 MB attachment is the very copy we must avoid.
 
 from __future__ import annotations
 
+import io
 import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pyexpat import ExpatError, ParserCreate
+from pyexpat import errors as expat_errors
 from typing import BinaryIO, Protocol, TypeVar, cast
 
 import msgspec
@@ -39,6 +42,7 @@ from schemas.edxml.mapping import (
     TRACE_PATH,
     Reader,
     empty,
+    is_empty,
     qname,
     split,
 )
@@ -225,6 +229,45 @@ def _opened(source: Source) -> Iterator[bytes | BinaryIO]:
         yield source
 
 
+class _NamespaceCheck:
+    """The input as read by lxml, also fed to expat one chunk behind.
+
+    lxml's streaming target parser lets an undeclared prefix through (``<edXML:To>`` with
+    no ``xmlns:edXML`` arrives as ``To`` in no namespace, which would be reported as an
+    unexpected element); XML with namespaces calls that not well-formed, and expat, with
+    namespace processing, says so. Expat sees each chunk only after lxml has (so lxml's
+    DOCTYPE and size guards come first); it has no handlers, so it keeps no text. Any
+    other expat error is lxml's to report (expat knows fewer encodings): the check stops.
+    """
+
+    def __init__(self, source: bytes | BinaryIO) -> None:
+        self._read = io.BytesIO(source).read if isinstance(source, bytes) else source.read
+        self._expat = ParserCreate(namespace_separator=" ")
+        self._pending = b""
+        self._active = True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._read(size)
+        self._check(self._pending, final=not chunk)
+        self._pending = chunk
+        return chunk
+
+    def _check(self, data: bytes, *, final: bool) -> None:
+        if not self._active:
+            return
+        try:
+            self._expat.Parse(data, final)
+        except ExpatError as exc:
+            self._active = False
+            if exc.code == expat_errors.codes[expat_errors.XML_ERROR_UNBOUND_PREFIX]:
+                raise EdxmlMalformed(
+                    "not well-formed XML: a namespace prefix is used but not declared "
+                    f"(line {exc.lineno}, column {exc.offset + 1})",
+                    exc.lineno,
+                    exc.offset + 1,
+                ) from None
+
+
 def read_parts(
     source: Source,
     header_type: type[H],
@@ -238,7 +281,8 @@ def read_parts(
     try:
         try:
             with _opened(source) as stream:
-                xmlsafe.stream(stream, handler, limits=limits.xml())
+                checked = cast(BinaryIO, _NamespaceCheck(stream))  # only read() is used
+                xmlsafe.stream(checked, handler, limits=limits.xml())
         except EdxmlUnsafe:
             raise
         except UnsafeXml as exc:
@@ -294,9 +338,25 @@ class _Envelope:
         found = self.sequence(
             element,
             HEADER_PATH,
-            [("MessageHeader", 1), ("TraceHeaderList", 0), ("Signature", 0)],
+            [
+                ("MessageHeader", 1),
+                ("TraceHeaderList", 0),
+                ("Signature", 0),
+                ("DigitalSignature", 0),
+            ],
             signature=True,
         )
+        for placeholder in found.get("DigitalSignature", []):
+            # The .NET SDK's builder writes an empty <DigitalSignature/>: nothing, like absent.
+            if not is_empty(placeholder):
+                self.issues.append(
+                    EdxmlIssue(
+                        f"{HEADER_PATH}/DigitalSignature",
+                        errors.UNEXPECTED_ELEMENT,
+                        "DigitalSignature is read only when empty; a signature is an "
+                        "XML-DSig Signature element",
+                    )
+                )
         for message_header in found.get("MessageHeader", []):
             parts.header = self.reader.struct(message_header, header_type, MESSAGE_HEADER_PATH)
         for trace in found.get("TraceHeaderList", []):

@@ -94,13 +94,17 @@ class _Checker:
     def date(self, path: str, value: str | None) -> None:
         if value is not None and parse_date(value) is None:
             self.add(
-                path, errors.BAD_DATE, f"{value[:40]!r} is not a date YYYY/MM/DD or DD/MM/YYYY"
+                path,
+                errors.BAD_DATE,
+                f"{value[:40]!r} is not a date YYYY/MM/DD (or DD/MM/YYYY, YYYY-MM-DD)",
             )
 
     def timestamp(self, path: str, value: str) -> None:
         if value and parse_timestamp(value) is None:
             self.add(
-                path, errors.BAD_DATE, f"{value[:40]!r} is not a timestamp YYYY/MM/DD HH:mm:ss"
+                path,
+                errors.BAD_DATE,
+                f"{value[:40]!r} is not a timestamp YYYY/MM/DD HH:mm:ss (or DD/MM/YYYY HH:mm:ss)",
             )
 
     def code(self, path: str, value: int | None, table: type[IntEnum]) -> None:
