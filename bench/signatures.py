@@ -41,8 +41,9 @@ from gateway.signatures import (  # noqa: E402
     TrustStore,
     verify,
 )
-from tests.pki_chain import SigningPKI, blank_pdf, edxml, sign_edxml, sign_pdf  # noqa: E402
-from tests.support import free_port, serve_in_thread  # noqa: E402
+from tests.support.servers import free_port, serve_in_thread  # noqa: E402
+from tests.support.signed_documents import blank_pdf, edxml, sign_edxml, sign_pdf  # noqa: E402
+from tests.support.signing_pki import SigningPKI  # noqa: E402
 
 
 def rate(function: Callable[[], object], seconds: float) -> tuple[float, int]:

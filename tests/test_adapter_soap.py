@@ -24,7 +24,8 @@ from lxml import etree
 from gateway.app import create_app
 from gateway.config.loader import ConfigInvalid, load_config
 from gateway.runtime import build_runtime
-from tests.support import BASE_CONFIG, TEST_KEY, free_port, serve_in_thread, write_config
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.servers import free_port, serve_in_thread
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 BCA = "http://dancuquocgia.bca"

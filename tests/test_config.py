@@ -12,7 +12,7 @@ import pytest
 from adapters.units import seconds, size_bytes
 from gateway.cli import main
 from gateway.config.loader import ConfigInvalid, load_config
-from tests.support import BASE_CONFIG, DEFAULT_CONFIG, write_config
+from tests.support.config import BASE_CONFIG, DEFAULT_CONFIG, write_config
 
 MOCK_UPSTREAM = """
 upstreams:

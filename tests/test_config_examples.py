@@ -18,7 +18,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.cli import main
-from tests.support import MOTCUA_KEY, ROOT, lifespan, serve_in_thread
+from tests.support.config import MOTCUA_KEY, ROOT
+from tests.support.servers import lifespan, serve_in_thread
 
 EXAMPLES = sorted((ROOT / "config" / "examples").glob("*.yaml"))
 SYSTEMS = {"civil-status", "judicial-records", "business-registry", "postal-service",

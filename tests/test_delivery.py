@@ -14,13 +14,8 @@ from litestar.testing import TestClient
 
 from gateway.app import create_app
 from gateway.store.tables import message_log
-from tests.support import (
-    TEST_ADMIN_KEY,
-    TEST_KEY,
-    free_port,
-    serve_in_thread,
-    write_config,
-)
+from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.servers import free_port, serve_in_thread
 
 
 class Recorder:

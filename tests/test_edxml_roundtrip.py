@@ -14,7 +14,7 @@ import schemas.edxml as edxml
 from gateway.validation import BodyInvalid, JsonBody, XmlBody, resolve_schema
 from schemas.edxml import Attachment, EdxmlInvalid, EdxmlLimits, build_bytes, from_json, parse
 from tests.fixtures.edxml import samples
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 MH = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader"
 DOCUMENT_XSD = XmlBody("edxml/edxml.xsd", str(ROOT / "schemas/edxml/edxml.xsd"))

@@ -17,7 +17,7 @@ from pathlib import Path
 import schemas.edxml as edxml
 from schemas.edxml import EdxmlLimits
 from tests.fixtures.edxml import samples
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 ATTACHMENT_BYTES = 37_500_000  # base64 makes it a 50 MB document
 

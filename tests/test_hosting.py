@@ -23,8 +23,9 @@ from adapters.base import (
 )
 from adapters.http import HttpAdapter
 from gateway.app import create_app
-from tests.delivery_upstream import RecordingUpstream
-from tests.support import TEST_ADMIN_KEY, TEST_KEY, serve_in_thread, write_config
+from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.servers import serve_in_thread
+from tests.support.upstreams import RecordingUpstream
 
 
 class InboxSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):

@@ -27,7 +27,7 @@ from gateway.messagelog import (
 )
 from gateway.store import Store, open_store
 from gateway.store.tables import message_log
-from tests.support import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
 
 T = TypeVar("T")
 

@@ -9,7 +9,8 @@ import time
 
 import httpx
 
-from tests.support import ROOT, free_port
+from tests.support.config import ROOT
+from tests.support.servers import free_port
 
 
 def run_mock(*args: str) -> subprocess.Popen[str]:

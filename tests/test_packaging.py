@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 
 def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from gateway.app import create_app
 from gateway.config.model import LoggingSettings
 from schemas.population import PROVINCES
 from schemas.population.ids import encoded_birth_year, encoded_gender
-from tests.support import BASE_CONFIG, TEST_KEY, serve_in_thread, write_config
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.servers import serve_in_thread
 
 LOOKUP = "/v1/population/citizens/lookup"
 VERIFY = "/v1/population/citizens/verify"

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DEFAULT_CONFIG, ROOT, free_port, gateway_process
+from tests.support.config import DEFAULT_CONFIG, ROOT
+from tests.support.processes import gateway_process
+from tests.support.servers import free_port
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 MOCK_PORTS = {

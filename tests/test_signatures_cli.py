@@ -10,17 +10,8 @@ from pathlib import Path
 import pytest
 
 from gateway.signatures.cli import add_commands, run_trust_check, run_verify
-from tests.pki_chain import (
-    Signers,
-    SigningPKI,
-    blank_pdf,
-    detached_cms,
-    edxml,
-    sign_edxml,
-    sign_pdf,
-    signers_fixture,  # noqa: F401  (a session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (a session fixture, used as `signing_pki`)
-)
+from tests.support.signed_documents import blank_pdf, detached_cms, edxml, sign_edxml, sign_pdf
+from tests.support.signing_pki import Signers, SigningPKI
 
 
 def _verify(pki: SigningPKI, path: Path, **options: object) -> tuple[int, str]:

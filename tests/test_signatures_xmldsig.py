@@ -10,21 +10,8 @@ import pytest
 from lxml import etree
 
 from gateway.signatures import UnusableInput
-from tests.pki_chain import (
-    DS_NS,
-    EDXML_NS,
-    NOW,
-    Signers,
-    SigningPKI,
-    add_xades_timestamp,
-    check,
-    codes,
-    edxml,
-    pem,
-    sign_edxml,
-    signers_fixture,  # noqa: F401  (a session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (a session fixture, used as `signing_pki`)
-)
+from tests.support.signed_documents import DS_NS, EDXML_NS, add_xades_timestamp, edxml, sign_edxml
+from tests.support.signing_pki import NOW, Signers, SigningPKI, check, codes, pem
 
 PLAIN = edxml().replace(f'<ds:Signature xmlns:ds="{DS_NS}" Id="placeholder"/>'.encode(), b"")
 
