@@ -283,6 +283,7 @@ def test_cli_keygen_prints_a_key_and_its_hash(capsys: pytest.CaptureFixture[str]
     assert out[1].split()[1] == hash_key(key)
 
 
+@pytest.mark.processes
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "routes", "--config", str(DEFAULT_CONFIG)],

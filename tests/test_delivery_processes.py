@@ -36,6 +36,8 @@ from tests.support.processes import gateway_process
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.upstreams import RecordingUpstream
 
+pytestmark = pytest.mark.processes  # gateway subprocesses, kill -9
+
 T = TypeVar("T")
 KEY = {"x-api-key": TEST_KEY}
 ROUTE_PATH = "/v1/deliver"

@@ -132,6 +132,7 @@ def axis_process() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.mark.processes
 def test_20mb_document_sent_and_received_in_bounded_memory(
     axis_process: str, big_document: Path
 ) -> None:

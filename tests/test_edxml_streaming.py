@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import schemas.edxml as edxml
 from schemas.edxml import EdxmlLimits
 from tests.fixtures.edxml import samples
@@ -71,6 +73,7 @@ def measure(mode: str, path: Path) -> dict[str, object]:
     return result
 
 
+@pytest.mark.processes
 def test_50mb_document_built_and_parsed_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "ho-so-du-an.edxml"
     built = measure("build", path)

@@ -44,6 +44,7 @@ def gateway_port(tmp_path_factory: pytest.TempPathFactory) -> object:
         yield port
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(("expect", "code"), EXAMPLES, ids=[str(i) for i in range(len(EXAMPLES))])
 def test_readme_example(expect: str, code: str, gateway_port: int, tmp_path: Path) -> None:
     (tmp_path / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
@@ -67,6 +68,7 @@ def test_readme_example(expect: str, code: str, gateway_port: int, tmp_path: Pat
             raise AssertionError(f"unknown expectation {key!r} in README")
 
 
+@pytest.mark.processes
 def test_make_targets_are_the_two_readme_commands() -> None:
     assert "make run " in README and "make test " in README
     plan = subprocess.run(

@@ -16,6 +16,8 @@ from tests.support.processes import gateway_process
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.upstreams import echo_upstream
 
+pytestmark = pytest.mark.processes  # `lgsp-gateway serve` subprocesses
+
 CONFIG = """
 upstreams:
   registry: {{type: http, base_url: "{url}"}}
