@@ -74,11 +74,15 @@ def test_first_use_reserves_and_a_repeat_gets_the_stored_answer(storage_url: str
 
     first, again, third = run(storage_url, work)
     assert first is None  # reserved: the request goes ahead
-    assert again == third == Replay(
-        status=201,
-        headers={"location": "/v1/dossiers/1", REPLAYED_HEADER: "true"},
-        body=b'{"id":1}',
-        media_type="application/json",
+    assert (
+        again
+        == third
+        == Replay(
+            status=201,
+            headers={"location": "/v1/dossiers/1", REPLAYED_HEADER: "true"},
+            body=b'{"id":1}',
+            media_type="application/json",
+        )
     )
 
 
