@@ -160,7 +160,9 @@ def test_20mb_document_sent_and_received_in_bounded_memory(
 def test_20mb_document_end_to_end_through_the_gateway(running: Setup, big_document: Path) -> None:
     body = big_document.read_bytes()
     digest = hashlib.sha256(body).hexdigest()
-    answer = send_document(running, body)  # From UBND to VPCP and Sở TT&TT (ours: polled back in)
+    answer = send_document(
+        running, body, large=True
+    )  # From UBND to VPCP and Sở TT&TT (ours: polled back in)
     assert answer.status_code == 201, answer.text
     sent = answer.json()
     assert (sent["hash_file"], sent["size"]) == (digest, len(body))
