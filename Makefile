@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= config/gateway.yaml
 
-.PHONY: run test lint typecheck unit bench install clean
+.PHONY: run test lint typecheck unit quick bench install clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ unit: $(STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck unit
+
+# The edit-test loop: every test but those that start real OS processes.
+quick: $(STAMP)
+	$(PY) -m pytest -m "not processes"
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -209,10 +209,8 @@ class MockServer(msgspec.Struct, frozen=True):
     port: int
 
 
-async def serve(
-    servers: list[MockServer], started: Callable[[], Awaitable[None]] | None = None
-) -> None:
-    """Run mock servers in this event loop until cancelled.
+async def serve(servers: list[MockServer], started: Callable[[], Awaitable[None]]) -> None:
+    """Run mock servers in this event loop until cancelled; ``started`` once all listen.
 
     The sockets are bound here first, so that a port in use is an ``OSError``
     naming the mock, not a uvicorn exit from inside a task.
@@ -233,8 +231,7 @@ async def serve(
     try:
         while not all(instance.started for instance in instances):
             await asyncio.sleep(0.02)
-        if started is not None:
-            await started()
+        await started()
         await asyncio.wait(tasks)  # unlike gather, being cancelled leaves the servers running...
     finally:
         for instance in instances:  # ...so that they can stop gracefully here

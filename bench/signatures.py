@@ -1,7 +1,7 @@
 """Signature verification cost: verifications per second beside the raw cryptography.
 
 Run: ``.venv/bin/python bench/signatures.py [--seconds 2]``. Builds a throwaway PKI (the
-tests' ``tests/pki_chain.py``), signs a 10 KB and a 5 MB edXML document (rsa-sha256,
+tests' ``tests/support/signing_pki.py``), signs a 10 KB and a 5 MB edXML document (rsa-sha256,
 exclusive c14n) and a one-page PDF (PAdES), then measures in this one process:
 
 - full ``verify()`` per document, revocation ``off`` (local work only), and for the 10 KB
@@ -41,8 +41,9 @@ from gateway.signatures import (  # noqa: E402
     TrustStore,
     verify,
 )
-from tests.pki_chain import SigningPKI, blank_pdf, edxml, sign_edxml, sign_pdf  # noqa: E402
-from tests.support import free_port, serve_in_thread  # noqa: E402
+from tests.support.servers import free_port, serve_in_thread  # noqa: E402
+from tests.support.signed_documents import blank_pdf, edxml, sign_edxml, sign_pdf  # noqa: E402
+from tests.support.signing_pki import SigningPKI  # noqa: E402
 
 
 def rate(function: Callable[[], object], seconds: float) -> tuple[float, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Mapping
 from typing import Any
 
 from litestar import Litestar, Request, Response, asgi, get
@@ -91,11 +90,10 @@ def create_app(
     config_path: str,
     *,
     loaded: LoadedConfig | None = None,
-    environ: Mapping[str, str] | None = None,
     handle_sighup: bool = False,
 ) -> Litestar:
     """Build the app; the config is loaded and adapters built on startup."""
-    holder = RuntimeHolder(config_path, environ)
+    holder = RuntimeHolder(config_path)
 
     mock_thread: MockThread | None = None
 

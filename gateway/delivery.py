@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -412,8 +412,8 @@ class DeliveryWorker:
         queue: DeliveryQueue,
         worker_id: str,
         resolve: Callable[[str, str], tuple[Adapter, float] | None],
-        on_delivered: Callable[[Claimed, Outcome, float], Any] | None = None,
-        serves: Callable[[str], bool] = lambda upstream: True,
+        on_delivered: Callable[[Claimed, Outcome, float], Awaitable[None]],
+        serves: Callable[[str], bool],
     ) -> None:
         self.queue = queue
         self.worker_id = worker_id
@@ -468,7 +468,7 @@ class DeliveryWorker:
                 outcome=outcome.code,
                 state=state,
             )
-            if self.on_finished is not None and state in ("delivered", "dead"):
+            if state in ("delivered", "dead"):
                 await self.on_finished(claimed, outcome, started)
         except Exception:
             log.exception("delivery_failed", message_id=claimed.id)  # the lease will bring it back

@@ -35,6 +35,9 @@ from gateway.store.appender import open_appender
 from gateway.store.tables import log_anchor, message_log
 
 GENESIS = "0" * 64
+MAX_BATCH = 500
+"""Records committed in one transaction at most (the rest wait for the next)."""
+
 log = get_logger(__name__)
 
 
@@ -153,10 +156,6 @@ class LogUnavailable(Exception):
     """The record could not be committed: the exchange must not be acknowledged."""
 
 
-def new_message_id() -> str:
-    return uuid.uuid4().hex
-
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -183,10 +182,9 @@ _COLUMNS = [column.name for column in message_log.c]
 class MessageLog:
     """Group-commit writer of one chain, on a connection of its own (``store.appender``)."""
 
-    def __init__(self, store: Store, log_id: str | None = None, *, max_batch: int = 500) -> None:
+    def __init__(self, store: Store, log_id: str | None = None) -> None:
         self.store = store
         self.log_id = log_id or default_log_id()
-        self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[AuditRecord, asyncio.Future[int]]] = asyncio.Queue()
         self._seq = 0
         self._last_hash = GENESIS
@@ -220,7 +218,7 @@ class MessageLog:
         while True:
             batch = [await self._queue.get()]
             await asyncio.sleep(0)  # the requests already running get to add theirs
-            while len(batch) < self.max_batch and not self._queue.empty():
+            while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._busy = True
             try:

@@ -8,7 +8,6 @@ its in-flight requests are done. A config with any error changes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -34,9 +33,8 @@ class ReloadResult(msgspec.Struct):
 class RuntimeHolder:
     """Owns the current runtime; ``reload()`` is serialized and all-or-nothing."""
 
-    def __init__(self, path: str, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.environ = environ
         self._current: Runtime | None = None
         self.persistence: Persistence | None = None
         """Process-level: the store and what works on it (set by the app at startup)."""
@@ -54,13 +52,13 @@ class RuntimeHolder:
         return self._current is not None
 
     def start(self, loaded: LoadedConfig | None = None) -> None:
-        self._current = build_runtime(loaded or load_config(self.path, self.environ))
+        self._current = build_runtime(loaded or load_config(self.path))
 
     async def reload(self) -> ReloadResult:
         async with self._lock:
             old = self.current
             try:
-                loaded = load_config(self.path, self.environ)
+                loaded = load_config(self.path)
                 new = build_runtime(loaded, previous=old)
             except ConfigInvalid as exc:
                 log.error(

@@ -44,9 +44,11 @@ def collect_errors(value: Any, tp: Any, path: Path = ()) -> list[FieldError]:
         msgspec.convert(value, tp)
         return []
     except msgspec.ValidationError as exc:
-        if isinstance(exc.__cause__, FieldsInvalid):
-            return [FieldError((*path, *e.path), e.message) for e in exc.__cause__.errors]
         first = str(exc)
+        # Raised by ``tp`` itself (no "- at" path): its fields are at fault. From a nested
+        # Struct, the walk below reaches that Struct and puts the errors under its path.
+        if isinstance(exc.__cause__, FieldsInvalid) and not _AT_SUFFIX.search(first):
+            return [FieldError((*path, *e.path), e.message) for e in exc.__cause__.errors]
     base, meta = _unwrap(tp)
     errors: list[FieldError] = []
     if _is_struct(base) and isinstance(value, dict):

@@ -10,7 +10,11 @@ from litestar.testing import TestClient
 from gateway import logs
 from gateway.app import create_app
 from gateway.config.model import LoggingSettings
-from tests.support import DEFAULT_CONFIG, free_port
+from tests.support.config import DEFAULT_CONFIG
+from tests.support.servers import free_port
+
+# Fixtures that live with their helpers: the signing PKI, the document axis set-up.
+pytest_plugins = ["tests.support.signing_pki", "tests.support.document_axis"]
 
 # Tests that read log lines configure their own stream; the rest stay quiet.
 logs.configure(LoggingSettings(level="warning"))
@@ -33,7 +37,7 @@ def default_client() -> Iterator[TestClient]:  # type: ignore[type-arg]
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (fails the run if none is reachable)."""
-    from tests.databases import create_database, drop_database
+    from tests.support.databases import create_database, drop_database
 
     url = create_database()
     yield url

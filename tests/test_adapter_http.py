@@ -9,8 +9,9 @@ import pytest
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from tests.support import BASE_CONFIG, TEST_KEY, free_port, serve_in_thread, write_config
-from tests.upstream_app import upstream_app
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.servers import free_port, serve_in_thread
+from tests.support.upstreams import echo_upstream
 
 ROUTES = """
 upstreams:
@@ -40,7 +41,7 @@ KEY = {"x-api-key": TEST_KEY}
 
 @pytest.fixture(scope="module")
 def upstream_url() -> Iterator[str]:
-    with serve_in_thread(upstream_app()) as url:
+    with serve_in_thread(echo_upstream()) as url:
         yield url
 
 

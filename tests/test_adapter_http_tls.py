@@ -10,9 +10,10 @@ import pytest
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from tests.pki import LocalCA
-from tests.support import BASE_CONFIG, TEST_KEY, serve_in_thread, write_config
-from tests.upstream_app import upstream_app
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.servers import serve_in_thread
+from tests.support.tls_pki import LocalCA
+from tests.support.upstreams import echo_upstream
 
 KEY = {"x-api-key": TEST_KEY}
 
@@ -31,7 +32,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mtls_upstream(pki: Path) -> Iterator[str]:
     """An HTTPS upstream that only talks to clients with a certificate from the test CA."""
     with serve_in_thread(
-        upstream_app(),
+        echo_upstream(),
         ssl_certfile=str(pki / "upstream.pem"),
         ssl_keyfile=str(pki / "upstream.key"),
         ssl_ca_certs=str(pki / "lgsp-test-ca.pem"),

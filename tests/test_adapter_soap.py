@@ -24,7 +24,8 @@ from lxml import etree
 from gateway.app import create_app
 from gateway.config.loader import ConfigInvalid, load_config
 from gateway.runtime import build_runtime
-from tests.support import BASE_CONFIG, TEST_KEY, free_port, serve_in_thread, write_config
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.servers import free_port, serve_in_thread
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 BCA = "http://dancuquocgia.bca"
@@ -181,6 +182,12 @@ HEADERS = {"X-API-Key": TEST_KEY, "X-Request-ID": "req-soap-0001"}
 LOOKUP = {"MaYeuCau": "YC-0001", "MaTichHop": "037", "SoDinhDanh": KNOWN_ID}
 
 
+@pytest.fixture(autouse=True)
+def soap_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENVIRON.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def upstream() -> Iterator[tuple[PopulationServer, str]]:
     server = PopulationServer()
@@ -194,7 +201,7 @@ def upstream() -> Iterator[tuple[PopulationServer, str]]:
 @contextmanager
 def gateway(directory: Path, address: str, **options: str) -> Iterator[TestClient[Any]]:
     path = gateway_config(directory, address, **options)
-    with TestClient(create_app(str(path), environ=ENVIRON)) as client:
+    with TestClient(create_app(str(path))) as client:
         yield client
 
 
@@ -264,7 +271,7 @@ def test_configured_headers_and_request_id_reach_the_soap_server_over_loopback(
     upstream: tuple[PopulationServer, str], tmp_path: Path
 ) -> None:
     server, address = upstream
-    app = create_app(str(gateway_config(tmp_path, address)), environ=ENVIRON)
+    app = create_app(str(gateway_config(tmp_path, address)))
     with serve_in_thread(app) as base, httpx.Client(base_url=base) as client:
         first = client.post("/v1/population/lookup", json=LOOKUP, headers=HEADERS)
         again = {**HEADERS, "X-Request-ID": "req-soap-0002"}

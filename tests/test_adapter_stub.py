@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from tests.support import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
 
 CONFIG = """
 upstreams:

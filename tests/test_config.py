@@ -12,7 +12,7 @@ import pytest
 from adapters.units import seconds, size_bytes
 from gateway.cli import main
 from gateway.config.loader import ConfigInvalid, load_config
-from tests.support import BASE_CONFIG, DEFAULT_CONFIG, write_config
+from tests.support.config import BASE_CONFIG, DEFAULT_CONFIG, write_config
 
 MOCK_UPSTREAM = """
 upstreams:
@@ -283,6 +283,7 @@ def test_cli_keygen_prints_a_key_and_its_hash(capsys: pytest.CaptureFixture[str]
     assert out[1].split()[1] == hash_key(key)
 
 
+@pytest.mark.processes
 def test_python_dash_m_entry_point() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "routes", "--config", str(DEFAULT_CONFIG)],

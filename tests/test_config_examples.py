@@ -18,7 +18,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.cli import main
-from tests.support import MOTCUA_KEY, ROOT, lifespan, serve_in_thread
+from tests.support.config import MOTCUA_KEY, ROOT
+from tests.support.servers import lifespan, serve_in_thread
 
 EXAMPLES = sorted((ROOT / "config" / "examples").glob("*.yaml"))
 SYSTEMS = {"civil-status", "judicial-records", "business-registry", "postal-service",
@@ -87,16 +88,14 @@ class SmsProvider:
         await send({"type": "http.response.body", "body": answer})
 
 
-def test_sms_gateway_example_end_to_end(tmp_path: Path) -> None:
+def test_sms_gateway_example_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     example = ROOT / "config" / "examples" / "sms-gateway.yaml"
     provider = SmsProvider()
     with serve_in_thread(provider) as upstream:
-        environ = {
-            "SMS_BASE_URL": upstream,
-            "SMS_PASSWORD": "sms-secret-1",
-            "LGSP_STORAGE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
-        }
-        app = create_app(str(example), environ=environ)
+        monkeypatch.setenv("SMS_BASE_URL", upstream)
+        monkeypatch.setenv("SMS_PASSWORD", "sms-secret-1")
+        monkeypatch.setenv("LGSP_STORAGE_URL", f"sqlite:///{tmp_path / 'gateway.db'}")
+        app = create_app(str(example))
         message = {"phone": "0912345678", "message": "Hồ sơ của ông/bà đã có kết quả"}
         headers = {"X-API-Key": MOTCUA_KEY, "Idempotency-Key": "sms-0001"}
         with serve_in_thread(app) as base, httpx.Client(base_url=base) as client:

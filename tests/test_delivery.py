@@ -14,13 +14,8 @@ from litestar.testing import TestClient
 
 from gateway.app import create_app
 from gateway.store.tables import message_log
-from tests.support import (
-    TEST_ADMIN_KEY,
-    TEST_KEY,
-    free_port,
-    serve_in_thread,
-    write_config,
-)
+from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.servers import free_port, serve_in_thread
 
 
 class Recorder:
@@ -273,12 +268,15 @@ def test_a_worker_claims_only_for_upstreams_it_has(tmp_path: Path) -> None:
     from gateway.delivery import DeliveryQueue, DeliveryWorker
     from gateway.store import open_store
 
+    async def nothing(*finished: object) -> None:
+        """Nothing is delivered here, so nothing is put on record."""
+
     async def scenario() -> int:
         store = await open_store(f"sqlite:///{tmp_path}/q.db")
         queue = DeliveryQueue(store, DeliverySettings())
         request = GatewayRequest(operation="/x", method="POST", path="/x")
         await queue.enqueue("m1", client="a", route="r", upstream="elsewhere", request=request)
-        worker = DeliveryWorker(queue, "w", lambda r, u: None, serves=lambda u: u != "elsewhere")
+        worker = DeliveryWorker(queue, "w", lambda r, u: None, nothing, lambda u: u != "elsewhere")
         await worker._poll()
         view = await queue.get("m1")
         await store.close()

@@ -1,7 +1,7 @@
 """Store-and-forward across real processes: kill -9 mid-delivery, two replicas on one database.
 
 Every gateway here is a real ``lgsp-gateway serve`` process on loopback; the
-upstream is a real HTTP server (``tests.delivery_upstream``) that honours
+upstream is a real HTTP server (``tests.support.upstreams``) that honours
 ``Idempotency-Key`` and counts what it receives. What is checked is what an
 agency relies on: a message answered 202 reaches the national system, and
 takes effect there once, whatever happens to the gateway in between.
@@ -30,16 +30,13 @@ from gateway.delivery import DeliveryQueue
 from gateway.messagelog import verify_chains
 from gateway.store import Store, open_store
 from gateway.store.tables import deliveries, delivery_attempts, message_log
-from tests.databases import create_database, drop_database
-from tests.delivery_upstream import RecordingUpstream
-from tests.support import (
-    BASE_CONFIG,
-    TEST_KEY,
-    free_port,
-    gateway_process,
-    serve_in_thread,
-    write_config,
-)
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.databases import create_database, drop_database
+from tests.support.processes import gateway_process
+from tests.support.servers import free_port, serve_in_thread
+from tests.support.upstreams import RecordingUpstream
+
+pytestmark = pytest.mark.processes  # gateway subprocesses, kill -9
 
 T = TypeVar("T")
 KEY = {"x-api-key": TEST_KEY}

@@ -22,20 +22,17 @@ import pytest
 
 import schemas.edxml as edxml
 from tests.fixtures.edxml import samples
-from tests.support import ROOT, free_port
-from tests.test_document_axis import (
+from tests.support.config import ROOT
+from tests.support.document_axis import (
     SO_TTTT,
     UBND,
     Setup,
-    _drop,
-    _mock,
-    _send,
-    _wait_settled,
-    axis,  # noqa: F401
-    axis_port,  # noqa: F401
-    running,  # noqa: F401  # fixtures
-    start_gateway,  # noqa: F401
+    axis_mock,
+    drop_inbound,
+    send_document,
+    wait_settled,
 )
+from tests.support.servers import free_port
 
 ATTACHMENT_BYTES = 15_000_000  # base64 makes it a 20 MB document
 
@@ -135,6 +132,7 @@ def axis_process() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.mark.processes
 def test_20mb_document_sent_and_received_in_bounded_memory(
     axis_process: str, big_document: Path
 ) -> None:
@@ -159,14 +157,16 @@ def test_20mb_document_sent_and_received_in_bounded_memory(
     assert result["poll"] < size * 1.6, f"poll: {result['poll'] / 2**20:.1f} MiB"
 
 
-def test_20mb_document_end_to_end_through_the_gateway(running: Setup, big_document: Path) -> None:  # noqa: F811
+def test_20mb_document_end_to_end_through_the_gateway(running: Setup, big_document: Path) -> None:
     body = big_document.read_bytes()
     digest = hashlib.sha256(body).hexdigest()
-    answer = _send(running, body)  # From UBND to VPCP and Sở TT&TT (ours: polled back in)
+    answer = send_document(
+        running, body, large=True
+    )  # From UBND to VPCP and Sở TT&TT (ours: polled back in)
     assert answer.status_code == 201, answer.text
     sent = answer.json()
     assert (sent["hash_file"], sent["size"]) == (digest, len(body))
-    assert _mock(running, f"documents/{sent['docId']}")["sha256"] == digest
+    assert axis_mock(running, f"documents/{sent['docId']}")["sha256"] == digest
     (delivered,) = running.so_tttt.wait(1, timeout=60)
     assert (delivered["sha256"], delivered["size"]) == (digest, len(body))
 
@@ -178,9 +178,9 @@ def test_20mb_document_end_to_end_through_the_gateway(running: Setup, big_docume
             attachments=[samples.big_attachment(ATTACHMENT_BYTES)],
         )
         edxml.build(document, out)
-    inbound = _drop(running, UBND, incoming.read_bytes())
+    inbound = drop_inbound(running, UBND, incoming.read_bytes())
     (at_ubnd,) = running.ubnd.wait(1, timeout=60)
     assert at_ubnd["headers"]["x-lgsp-edoc-id"] == inbound
     assert at_ubnd["size"] == incoming.stat().st_size
-    assert _wait_settled(running, inbound, UBND)["statuses"] == {UBND: "done"}
-    assert _wait_settled(running, sent["docId"], SO_TTTT)["statuses"][SO_TTTT] == "done"
+    assert wait_settled(running, inbound, UBND)["statuses"] == {UBND: "done"}
+    assert wait_settled(running, sent["docId"], SO_TTTT)["statuses"][SO_TTTT] == "done"

@@ -16,7 +16,7 @@ from adapters.document_axis.adapter import DocumentAxisAdapter
 from adapters.document_axis.mock import DEMO_CREDENTIALS, create_app
 from adapters.document_axis.poller import Poller
 from tests.fixtures.edxml import samples
-from tests.support import free_port, serve_in_thread
+from tests.support.servers import free_port, serve_in_thread
 
 UBND = "000.00.11.H53"
 

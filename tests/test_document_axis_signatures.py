@@ -14,18 +14,13 @@ import pytest
 from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
 from gateway.app import create_app
-from tests.pki_chain import (
-    Signers,
-    SigningPKI,
-    edxml,
-    sign_edxml,
-    signers_fixture,  # noqa: F401  (session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (session fixture, used as `signing_pki`)
-)
-from tests.support import TEST_ADMIN_KEY, serve_in_thread, write_config
-from tests.test_document_axis import AgencySystem
+from tests.support.config import TEST_ADMIN_KEY, write_config
+from tests.support.document_axis import AgencySystem
+from tests.support.servers import serve_in_thread
+from tests.support.signed_documents import edxml, sign_edxml
+from tests.support.signing_pki import Signers, SigningPKI
 
-VPCP = "000.00.00.G22"  # the receiver of tests.pki_chain.edxml(): here, one of "our" agencies
+VPCP = "000.00.00.G22"  # the receiver of tests.support.signed_documents.edxml(): here, one of "our" agencies
 CONFIG = """\
 storage: {{url: "sqlite:///@DB@"}}
 admin: {{api_keys: ["{admin_key}"]}}

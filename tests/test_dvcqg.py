@@ -25,7 +25,8 @@ from adapters.dvcqg.settings import DvcqgSettings
 from adapters.errors import RequestRejected
 from gateway.app import create_app
 from schemas.dvcqg import checksum
-from tests.support import TEST_ADMIN_KEY, TEST_KEY, free_port, serve_in_thread, write_config
+from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.servers import free_port, serve_in_thread
 
 CONFIG = """
 storage: {{url: "sqlite:///DB"}}

@@ -15,7 +15,7 @@ from adapters.bodies import BodyInvalid
 from gateway.validation import JsonBody, XmlBody, resolve_schema
 from schemas.edxml import Attachment, EdxmlInvalid, EdxmlLimits, build_bytes, from_json, parse
 from tests.fixtures.edxml import samples
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 MH = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader"
 DOCUMENT_XSD = XmlBody("edxml/edxml.xsd", str(ROOT / "schemas/edxml/edxml.xsd"))

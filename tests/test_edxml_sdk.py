@@ -12,7 +12,7 @@ from gateway.validation import XmlBody
 from schemas.edxml import EdxmlMalformed, build_bytes, validate
 from tests.fixtures.edxml import samples
 from tests.fixtures.edxml.samples import MESSAGE_HEADER_XML, raw
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 DOCUMENT_XSD = XmlBody("edxml/edxml.xsd", str(ROOT / "schemas/edxml/edxml.xsd"))
 NS = {"e": samples.EDXML_NS}

@@ -20,7 +20,7 @@ from schemas.edxml import (
     parse_status,
 )
 from tests.fixtures.edxml import samples
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 MH = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader"
 STATUS_XSD = XmlBody("edxml/edxml-status.xsd", str(ROOT / "schemas/edxml/edxml-status.xsd"))

@@ -14,10 +14,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import schemas.edxml as edxml
 from schemas.edxml import EdxmlLimits
 from tests.fixtures.edxml import samples
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 ATTACHMENT_BYTES = 37_500_000  # base64 makes it a 50 MB document
 
@@ -71,6 +73,7 @@ def measure(mode: str, path: Path) -> dict[str, object]:
     return result
 
 
+@pytest.mark.processes
 def test_50mb_document_built_and_parsed_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "ho-so-du-an.edxml"
     built = measure("build", path)

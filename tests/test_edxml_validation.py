@@ -12,7 +12,7 @@ from gateway.validation import XmlBody
 from schemas.edxml import EdxmlInvalid, EdxmlLimits, Organization, build_bytes, validate
 from tests.fixtures.edxml import samples
 from tests.fixtures.edxml.samples import MESSAGE_HEADER_XML, raw
-from tests.support import ROOT
+from tests.support.config import ROOT
 
 MH = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader"
 TRACE = "/edXML/edXMLEnvelope/edXMLHeader/TraceHeaderList"

@@ -1,14 +1,17 @@
-"""Hosted adapters: started by the server, with durable state and inbound delivery."""
+"""Hosted adapters: started by the server, with durable state and inbound delivery; GatewayHost."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 import pytest
+from gateway.persistence import Persistence
 from litestar.testing import TestClient
 
 from adapters import registry
@@ -19,12 +22,20 @@ from adapters.base import (
     GatewayRequest,
     GatewayResponse,
     InboundMessage,
+    InboundRefused,
     UpstreamHealth,
 )
 from adapters.http import HttpAdapter
 from gateway.app import create_app
-from tests.delivery_upstream import RecordingUpstream
-from tests.support import TEST_ADMIN_KEY, TEST_KEY, serve_in_thread, write_config
+from gateway.config.loader import load_config
+from gateway.hosting import GatewayHost, StoredState
+from gateway.messagelog import SearchFilter, search
+from gateway.runtime import Runtime, build_runtime
+from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.servers import serve_in_thread
+from tests.support.upstreams import RecordingUpstream
+
+T = TypeVar("T")
 
 
 class InboxSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
@@ -119,3 +130,103 @@ def test_hosted_adapter_hands_in_each_message_once_and_keeps_state_across_restar
     assert InboxAdapter.starts == 2
     assert len(upstream.effects) == 2  # one per key...
     assert upstream.requests == 2  # ...and not sent again after the restart
+
+
+# --- GatewayHost and StoredState on their own (gateway/hosting.py) ----------------------------
+# Names carry a random suffix: the PostgreSQL database is shared by the test session.
+
+HOST_CONFIG = """
+storage: {{url: "URL"}}
+upstreams:
+  axis: {{type: http, base_url: "http://127.0.0.1:9"}}
+  ubnd-qlvb: {{type: http, base_url: "http://127.0.0.1:9"}}
+"""
+
+
+def on_host(
+    storage_url: str, tmp_path: Path, work: Callable[[Persistence, Runtime], Awaitable[T]]
+) -> T:
+    """``work`` with the real persistence on ``storage_url``; the delivery worker claims nothing."""
+    loaded = load_config(str(write_config(tmp_path, HOST_CONFIG.replace("URL", storage_url))))
+
+    async def main() -> T:
+        persistence = await Persistence.start(loaded, lambda route, upstream: None, lambda u: False)
+        runtime = build_runtime(loaded)
+        try:
+            return await work(persistence, runtime)
+        finally:
+            await runtime.close()
+            await persistence.close()
+
+    return asyncio.run(main())
+
+
+def inbound(key: str, **options: Any) -> InboundMessage:
+    request = GatewayRequest(operation="/edoc", method="POST", path="/edoc", body=b"<edXML/>")
+    return InboundMessage(key=key, upstream="ubnd-qlvb", source="axis", request=request, **options)
+
+
+def test_state_is_kept_per_upstream_and_overwritten_in_place(
+    storage_url: str, tmp_path: Path
+) -> None:
+    axis, portal = f"axis-{uuid.uuid4().hex[:8]}", f"portal-{uuid.uuid4().hex[:8]}"
+
+    async def work(persistence: Persistence, runtime: Runtime) -> tuple[str | None, ...]:
+        mine, theirs = StoredState(persistence.store, axis), StoredState(persistence.store, portal)
+        missing = await mine.get("last-poll")
+        await mine.put("last-poll", "2026-11-30T08:00:00")
+        await mine.put("last-poll", "2026-11-30T09:00:00")
+        await theirs.put("last-poll", "other")
+        return missing, await mine.get("last-poll"), await theirs.get("last-poll")
+
+    assert on_host(storage_url, tmp_path, work) == (None, "2026-11-30T09:00:00", "other")
+
+
+def test_accept_queues_a_key_once_and_puts_it_on_record(storage_url: str, tmp_path: Path) -> None:
+    key = f"edoc:{uuid.uuid4().hex}:000.00.11.H53"
+
+    async def work(persistence: Persistence, runtime: Runtime) -> Any:
+        host = GatewayHost("axis", persistence, lambda: runtime)
+        other = GatewayHost("portal", persistence, lambda: runtime)
+        first, again = await host.accept(inbound(key)), await host.accept(inbound(key))
+        elsewhere = await other.accept(inbound(key))  # the same key from another adapter
+        queued = await persistence.queue.get(first[0])
+        records, _ = await search(persistence.store, SearchFilter(message_id=first[0]))
+        return first, again, elsewhere, queued, records
+
+    first, again, elsewhere, queued, records = on_host(storage_url, tmp_path, work)
+    assert again == (first[0], False)  # fetched twice, queued once
+    assert first[1] is True and elsewhere[1] is True and elsewhere[0] != first[0]
+    assert (queued["route"], queued["upstream"], queued["client"]) == (
+        "inbound:axis",
+        "ubnd-qlvb",
+        "axis",
+    )
+    assert queued["state"] == "queued"
+    (record,) = records
+    assert (record["kind"], record["status"], record["route"]) == ("accepted", 202, "inbound:axis")
+
+
+def test_signatures_cannot_be_required_without_a_trust_section(
+    storage_url: str, tmp_path: Path
+) -> None:
+    key = f"edoc:{uuid.uuid4().hex}"
+
+    async def work(persistence: Persistence, runtime: Runtime) -> tuple[str, dict[str, Any] | None]:
+        host = GatewayHost("axis", persistence, lambda: runtime)
+        with pytest.raises(InboundRefused) as refused:
+            await host.accept(inbound(key, verify_signatures="required"))
+        message_id, _ = await host.accept(inbound(key))  # the same key, unsigned, is taken
+        return str(refused.value), await persistence.queue.get(message_id)
+
+    reason, queued = on_host(storage_url, tmp_path, work)
+    assert reason == "signatures cannot be verified: the gateway has no trust section"
+    assert queued is not None  # refused first: nothing was stored under the key
+
+
+def test_has_upstream_follows_the_current_runtime(storage_url: str, tmp_path: Path) -> None:
+    async def work(persistence: Persistence, runtime: Runtime) -> tuple[bool, bool]:
+        host = GatewayHost("axis", persistence, lambda: runtime)
+        return host.has_upstream("ubnd-qlvb"), host.has_upstream("so-tc-qlvb")
+
+    assert on_host(storage_url, tmp_path, work) == (True, False)

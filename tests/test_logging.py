@@ -13,7 +13,7 @@ from gateway import logs
 from gateway.app import create_app
 from gateway.config.model import LoggingSettings
 from gateway.personaldata import mask_id_numbers
-from tests.support import BASE_CONFIG, DEFAULT_CONFIG, MOTCUA_KEY, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, DEFAULT_CONFIG, MOTCUA_KEY, TEST_KEY, write_config
 
 
 def requests(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

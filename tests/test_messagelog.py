@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,6 @@ from gateway.cli import main
 from gateway.messagelog import (
     AuditRecord,
     MessageLog,
-    new_message_id,
     purge,
     record_hash,
     sha256_hex,
@@ -27,7 +27,7 @@ from gateway.messagelog import (
 )
 from gateway.store import Store, open_store
 from gateway.store.tables import message_log
-from tests.support import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
 
 T = TypeVar("T")
 
@@ -45,7 +45,7 @@ def run(work: Callable[[Store], Awaitable[T]], url: str) -> T:
 
 def record(index: int, at: float | None = None) -> AuditRecord:
     return AuditRecord(
-        message_id=new_message_id(),
+        message_id=uuid.uuid4().hex,
         request_id=f"req-{index}",
         client="motcua-demo",
         route="population-citizen-lookup",

@@ -8,8 +8,12 @@ import sys
 import time
 
 import httpx
+import pytest
 
-from tests.support import ROOT, free_port
+from tests.support.config import ROOT
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.processes  # `lgsp-gateway mock` subprocesses
 
 
 def run_mock(*args: str) -> subprocess.Popen[str]:

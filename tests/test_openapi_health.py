@@ -7,7 +7,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from gateway.config.loader import load_config
-from tests.support import DEFAULT_CONFIG
+from tests.support.config import DEFAULT_CONFIG
 
 
 def resolve(spec: dict[str, Any], ref: str) -> dict[str, Any]:

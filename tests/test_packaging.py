@@ -7,7 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.support import ROOT
+import pytest
+
+from tests.support.config import ROOT
+
+pytestmark = pytest.mark.processes  # `pip wheel` subprocess
 
 
 def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from adapters.stub import StubAdapter
 from gateway.app import create_app
-from tests.support import BASE_CONFIG, MOTCUA_KEY, QLVB_KEY, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, MOTCUA_KEY, QLVB_KEY, TEST_KEY, write_config
 
 LOOKUP = "/v1/population/citizens/lookup"
 JSON = {"content-type": "application/json"}

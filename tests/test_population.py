@@ -24,7 +24,8 @@ from gateway.app import create_app
 from gateway.config.model import LoggingSettings
 from schemas.population import PROVINCES
 from schemas.population.ids import encoded_birth_year, encoded_gender
-from tests.support import BASE_CONFIG, TEST_KEY, serve_in_thread, write_config
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.servers import serve_in_thread
 
 LOOKUP = "/v1/population/citizens/lookup"
 VERIFY = "/v1/population/citizens/verify"
@@ -91,9 +92,12 @@ def mock_url() -> Iterator[str]:
 def gateway(mock_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     directory = tmp_path_factory.mktemp("population")
     text = CONFIG.replace("MOCK", mock_url).replace("DB", str(directory / "gateway.db"))
-    app = create_app(str(write_config(directory, text)), environ=ENVIRON)
-    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=HEADERS) as client:
-        yield client
+    app = create_app(str(write_config(directory, text)))
+    with pytest.MonkeyPatch.context() as environ:
+        for name, value in ENVIRON.items():
+            environ.setenv(name, value)
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=HEADERS) as client:
+            yield client
 
 
 @pytest.fixture(autouse=True)

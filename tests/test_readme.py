@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DEFAULT_CONFIG, ROOT, free_port, gateway_process
+from tests.support.config import DEFAULT_CONFIG, ROOT
+from tests.support.processes import gateway_process
+from tests.support.servers import free_port
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 MOCK_PORTS = {
@@ -42,6 +44,7 @@ def gateway_port(tmp_path_factory: pytest.TempPathFactory) -> object:
         yield port
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(("expect", "code"), EXAMPLES, ids=[str(i) for i in range(len(EXAMPLES))])
 def test_readme_example(expect: str, code: str, gateway_port: int, tmp_path: Path) -> None:
     (tmp_path / ".curlrc").write_text('write-out = "\\n%{http_code}"\n')
@@ -65,6 +68,7 @@ def test_readme_example(expect: str, code: str, gateway_port: int, tmp_path: Pat
             raise AssertionError(f"unknown expectation {key!r} in README")
 
 
+@pytest.mark.processes
 def test_make_targets_are_the_two_readme_commands() -> None:
     assert "make run " in README and "make test " in README
     plan = subprocess.run(

@@ -9,7 +9,8 @@ import httpx
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from tests.support import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, serve_in_thread, write_config
+from tests.support.config import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
+from tests.support.servers import serve_in_thread
 
 UPSTREAMS = """
 upstreams:

@@ -11,15 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import (
-    BASE_CONFIG,
-    TEST_KEY,
-    free_port,
-    gateway_process,
-    serve_in_thread,
-    write_config,
-)
-from tests.upstream_app import upstream_app
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.processes import gateway_process
+from tests.support.servers import free_port, serve_in_thread
+from tests.support.upstreams import echo_upstream
+
+pytestmark = pytest.mark.processes  # `lgsp-gateway serve` subprocesses
 
 CONFIG = """
 upstreams:
@@ -36,7 +33,7 @@ KEY = {"x-api-key": TEST_KEY}
 
 @pytest.fixture(scope="module")
 def upstream_url() -> Iterator[str]:
-    with serve_in_thread(upstream_app()) as url:
+    with serve_in_thread(echo_upstream()) as url:
         yield url
 
 

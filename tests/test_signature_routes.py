@@ -12,23 +12,16 @@ from litestar.testing import TestClient
 
 from gateway.app import create_app
 from gateway.store.tables import message_log
-from tests.pki_chain import (
-    Signers,
-    SigningPKI,
-    edxml,
-    relocate_signature,
-    sign_edxml,
-    signers_fixture,  # noqa: F401  (session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (session fixture, used as `signing_pki`)
-)
-from tests.support import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.signed_documents import edxml, relocate_signature, sign_edxml
+from tests.support.signing_pki import Signers, SigningPKI
 
 CONFIG = """
 storage: {{url: "sqlite:///DB"}}
 trust: {{anchors: "ANCHORS", fetch_timeout: 2s}}
 upstreams:
   axis:
-    type: stub
+    type: mock
     operations: {{sendEdoc: {{reply: {{body: {{status: OK}}}}}}}}
 routes:
   - {{id: required, match: {{method: POST, path: /required}}, clients: ["*"], upstream: axis,

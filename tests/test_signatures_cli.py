@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -10,23 +11,20 @@ from pathlib import Path
 import pytest
 
 from gateway.signatures.cli import add_commands, run_trust_check, run_verify
-from tests.pki_chain import (
-    Signers,
-    SigningPKI,
+from tests.support.signed_documents import (
     blank_pdf,
     detached_cms,
     edxml,
     relocate_signature,
     sign_edxml,
     sign_pdf,
-    signers_fixture,  # noqa: F401  (a session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (a session fixture, used as `signing_pki`)
 )
+from tests.support.signing_pki import Signers, SigningPKI
 
 
 def _verify(pki: SigningPKI, path: Path, **options: object) -> tuple[int, str]:
-    out = io.StringIO()
-    code = run_verify(str(path), trust_dir=str(pki.anchors), timeout="2s", out=out, **options)  # type: ignore[arg-type]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = run_verify(str(path), trust_dir=str(pki.anchors), timeout="2s", **options)  # type: ignore[arg-type]
     return code, out.getvalue()
 
 
@@ -60,8 +58,7 @@ def test_verify_exit_codes(tmp_path: Path, signing_pki: SigningPKI, signers: Sig
     assert _verify(signing_pki, hostile)[0] == 2
     assert _verify(signing_pki, tmp_path / "missing.edxml")[0] == 2
     assert _verify(signing_pki, good, policy_text="revocation=sometimes")[0] == 2
-    code = run_verify(str(good), trust_dir=str(tmp_path / "no-such-dir"), out=io.StringIO())
-    assert code == 2
+    assert run_verify(str(good), trust_dir=str(tmp_path / "no-such-dir")) == 2
 
 
 def test_verify_json_pdf_and_detached(
@@ -101,15 +98,14 @@ def test_commands_are_wired_through_argparse(
 
 
 def _trust_check(pki: SigningPKI, cert: Path | None, **options: object) -> tuple[int, str]:
-    out = io.StringIO()
-    code = run_trust_check(
-        str(cert) if cert else None,
-        trust_dir=str(pki.anchors),
-        intermediates=str(pki.intermediates),
-        timeout="2s",
-        out=out,
-        **options,  # type: ignore[arg-type]
-    )
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = run_trust_check(
+            str(cert) if cert else None,
+            trust_dir=str(pki.anchors),
+            intermediates=str(pki.intermediates),
+            timeout="2s",
+            **options,  # type: ignore[arg-type]
+        )
     return code, out.getvalue()
 
 
@@ -143,10 +139,10 @@ def test_trust_check_explains_unreachable_and_untrusted(
 
 
 def test_trust_check_with_an_empty_store(tmp_path: Path) -> None:
-    out = io.StringIO()
-    assert run_trust_check(None, trust_dir=str(tmp_path), out=out) == 1
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert run_trust_check(None, trust_dir=str(tmp_path)) == 1
     assert "none: no signature can be trusted" in out.getvalue()
-    assert run_trust_check(None, trust_dir=str(tmp_path / "missing"), out=io.StringIO()) == 2
+    assert run_trust_check(None, trust_dir=str(tmp_path / "missing")) == 2
 
 
 def test_verify_refuses_a_relocated_signature_and_xml_that_is_not_edxml(

@@ -16,22 +16,15 @@ from gateway.signatures import (
     verify_attachments,
     verify_detached,
 )
-from tests.pki_chain import (
-    NOW,
-    Signers,
-    SigningPKI,
+from tests.support.signed_documents import (
     blank_pdf,
     change_page,
-    check,
-    codes,
     detached_cms,
     edxml,
-    settings_for,
     sign_edxml,
     sign_pdf,
-    signers_fixture,  # noqa: F401  (a session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (a session fixture, used as `signing_pki`)
 )
+from tests.support.signing_pki import NOW, Signers, SigningPKI, check, codes, settings_for
 
 PDF = "application/pdf"
 

@@ -11,19 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from gateway.signatures import RevocationChecker, TrustSettings, TrustStore
-from tests.pki_chain import (
-    NOW,
-    Signers,
-    SigningPKI,
-    check,
-    codes,
-    edxml,
-    pem,
-    settings_for,
-    sign_edxml,
-    signers_fixture,  # noqa: F401  (a session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (a session fixture, used as `signing_pki`)
-)
+from tests.support.signed_documents import edxml, sign_edxml
+from tests.support.signing_pki import NOW, Signers, SigningPKI, check, codes, pem, settings_for
 
 
 @pytest.fixture

@@ -10,22 +10,15 @@ import pytest
 from lxml import etree
 
 from gateway.signatures import UnusableInput
-from tests.pki_chain import (
+from tests.support.signed_documents import (
     DS_NS,
     EDXML_NS,
-    NOW,
-    Signers,
-    SigningPKI,
     add_xades_timestamp,
-    check,
-    codes,
     edxml,
-    pem,
     relocate_signature,
     sign_edxml,
-    signers_fixture,  # noqa: F401  (a session fixture, used as `signers`)
-    signing_pki_fixture,  # noqa: F401  (a session fixture, used as `signing_pki`)
 )
+from tests.support.signing_pki import NOW, Signers, SigningPKI, check, codes, pem
 
 PLAIN = edxml().replace(f'<ds:Signature xmlns:ds="{DS_NS}" Id="placeholder"/>'.encode(), b"")
 
@@ -155,62 +148,6 @@ def test_wrapping_the_whole_document_breaks_the_digest(
     assert result.verdict == "invalid"
     assert codes(result) == {"signature_wrapping"}  # refused before any digest is computed
     assert result.signed_content is None
-
-
-def test_a_relocated_signature_hiding_a_forged_header_is_refused(
-    signing_pki: SigningPKI, signers: Signers
-) -> None:
-    """The untouched signature moved first in the root, a forged MessageHeader in its Object:
-    the digest alone would still verify, so placement and content are checked first."""
-    attack = relocate_signature(sign_edxml(edxml(subject="Bản gốc"), signers.good))
-    root = etree.fromstring(attack)
-    first = root.find(f".//{{{EDXML_NS}}}MessageHeader/{{{EDXML_NS}}}Subject")
-    assert first is not None and first.text == "Bản giả mạo"  # what a naive reader would see
-    result = check(attack, signing_pki)
-    assert result.verdict == "invalid" and not result.accepted
-    assert codes(result) == {"misplaced_signature", "signature_wrapping"}
-    assert result.signed_content is None
-    wrapping = next(r for r in result.reasons if r.code == "signature_wrapping")
-    assert wrapping.message_vi.startswith("Phần tử Signature chứa nội dung edXML")
-    assert "bọc chữ ký" in wrapping.message_vi and "wrapping" in wrapping.message_en
-    assert "/edXML/Signature/Object/edXMLEnvelope" in wrapping.detail
-
-
-def test_a_moved_or_stuffed_signature_is_refused_either_way(
-    signing_pki: SigningPKI, signers: Signers
-) -> None:
-    signed = sign_edxml(edxml(), signers.good)
-    moved = etree.fromstring(signed)
-    signature = moved.find(f".//{{{DS_NS}}}Signature")
-    header = moved.find(f".//{{{EDXML_NS}}}MessageHeader")
-    assert signature is not None and header is not None
-    header.addprevious(signature)  # in edXMLHeader, but before MessageHeader
-    result = check(etree.tostring(moved), signing_pki)
-    assert codes(result) == {"misplaced_signature"} and result.signed_content is None
-    assert "before MessageHeader" in result.reasons[0].detail
-
-    stuffed = etree.fromstring(signed)
-    signature = stuffed.find(f".//{{{DS_NS}}}Signature")
-    assert signature is not None
-    hidden = etree.SubElement(signature, f"{{{DS_NS}}}Object")
-    etree.SubElement(hidden, f"{{{EDXML_NS}}}Subject").text = "Bản giả mạo"
-    result = check(etree.tostring(stuffed), signing_pki)
-    assert codes(result) == {"signature_wrapping"} and result.signed_content is None
-
-
-def test_xml_that_is_not_edxml_is_not_called_a_valid_edxml_signature(
-    signing_pki: SigningPKI, signers: Signers
-) -> None:
-    near_miss = edxml().replace(EDXML_NS.encode(), f"{EDXML_NS}/WRONG".encode())
-    result = check(sign_edxml(near_miss, signers.good), signing_pki)
-    assert result.verdict == "invalid" and codes(result) == {"not_edxml"}
-    assert result.signatures[0].target == "XML"
-    assert f"{EDXML_NS}/WRONG" in result.reasons[0].detail
-    unsigned = check(
-        near_miss.split(b"<ds:Signature")[0] + b"</edXMLHeader></edXMLEnvelope></edXML>",
-        signing_pki,
-    )
-    assert unsigned.verdict == "unsigned" and "not_edxml" in codes(unsigned)
 
 
 def test_wrapping_an_id_reference_is_refused_and_never_returned(
@@ -354,3 +291,59 @@ def _graft_timestamp(source: bytes, target: bytes) -> bytes:
     assert stamp is not None and signature is not None
     signature.append(stamp)
     return etree.tostring(root)
+
+
+def test_a_relocated_signature_hiding_a_forged_header_is_refused(
+    signing_pki: SigningPKI, signers: Signers
+) -> None:
+    """The untouched signature moved first in the root, a forged MessageHeader in its Object:
+    the digest alone would still verify, so placement and content are checked first."""
+    attack = relocate_signature(sign_edxml(edxml(subject="Bản gốc"), signers.good))
+    root = etree.fromstring(attack)
+    first = root.find(f".//{{{EDXML_NS}}}MessageHeader/{{{EDXML_NS}}}Subject")
+    assert first is not None and first.text == "Bản giả mạo"  # what a naive reader would see
+    result = check(attack, signing_pki)
+    assert result.verdict == "invalid" and not result.accepted
+    assert codes(result) == {"misplaced_signature", "signature_wrapping"}
+    assert result.signed_content is None
+    wrapping = next(r for r in result.reasons if r.code == "signature_wrapping")
+    assert wrapping.message_vi.startswith("Phần tử Signature chứa nội dung edXML")
+    assert "bọc chữ ký" in wrapping.message_vi and "wrapping" in wrapping.message_en
+    assert "/edXML/Signature/Object/edXMLEnvelope" in wrapping.detail
+
+
+def test_a_moved_or_stuffed_signature_is_refused_either_way(
+    signing_pki: SigningPKI, signers: Signers
+) -> None:
+    signed = sign_edxml(edxml(), signers.good)
+    moved = etree.fromstring(signed)
+    signature = moved.find(f".//{{{DS_NS}}}Signature")
+    header = moved.find(f".//{{{EDXML_NS}}}MessageHeader")
+    assert signature is not None and header is not None
+    header.addprevious(signature)  # in edXMLHeader, but before MessageHeader
+    result = check(etree.tostring(moved), signing_pki)
+    assert codes(result) == {"misplaced_signature"} and result.signed_content is None
+    assert "before MessageHeader" in result.reasons[0].detail
+
+    stuffed = etree.fromstring(signed)
+    signature = stuffed.find(f".//{{{DS_NS}}}Signature")
+    assert signature is not None
+    hidden = etree.SubElement(signature, f"{{{DS_NS}}}Object")
+    etree.SubElement(hidden, f"{{{EDXML_NS}}}Subject").text = "Bản giả mạo"
+    result = check(etree.tostring(stuffed), signing_pki)
+    assert codes(result) == {"signature_wrapping"} and result.signed_content is None
+
+
+def test_xml_that_is_not_edxml_is_not_called_a_valid_edxml_signature(
+    signing_pki: SigningPKI, signers: Signers
+) -> None:
+    near_miss = edxml().replace(EDXML_NS.encode(), f"{EDXML_NS}/WRONG".encode())
+    result = check(sign_edxml(near_miss, signers.good), signing_pki)
+    assert result.verdict == "invalid" and codes(result) == {"not_edxml"}
+    assert result.signatures[0].target == "XML"
+    assert f"{EDXML_NS}/WRONG" in result.reasons[0].detail
+    unsigned = check(
+        near_miss.split(b"<ds:Signature")[0] + b"</edXMLHeader></edXMLEnvelope></edXML>",
+        signing_pki,
+    )
+    assert unsigned.verdict == "unsigned" and "not_edxml" in codes(unsigned)

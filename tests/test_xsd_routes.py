@@ -10,13 +10,13 @@ from litestar.testing import TestClient
 
 from gateway.app import create_app
 from tests.fixtures.edxml import samples
-from tests.support import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
 
 CONFIG = """
 storage: {{url: "sqlite:///DB"}}
 upstreams:
   axis:
-    type: mock
+    type: stub
     operations: {{sendEdoc: {{reply: {{body: {{status: OK}}}}}}}}
 routes:
   - {{id: xsd, match: {{method: POST, path: /xsd}}, clients: ["*"], upstream: axis,

@@ -132,14 +132,12 @@ def run_verify(
     as_json: bool = False,
     lang: str = "vi",
     timeout: str = "5s",
-    out: TextIO | None = None,
 ) -> int:
     from gateway.signatures.policy import TrustSettings
     from gateway.signatures.revocation import RevocationChecker
     from gateway.signatures.trust import TrustStore
     from gateway.signatures.verifier import UnusableInput, verify, verify_detached
 
-    out = out or sys.stdout
     try:
         policy = parse_policy(policy_text)
         settings = msgspec.convert(
@@ -180,9 +178,9 @@ def run_verify(
     if as_json:
         shown = msgspec.to_builtins(result)
         shown.pop("signed_content", None)  # the document itself: not a report
-        out.write(msgspec.json.format(msgspec.json.encode(shown), indent=2).decode() + "\n")
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(shown), indent=2).decode() + "\n")
     else:
-        out.write(report(result, file, lang))
+        sys.stdout.write(report(result, file, lang))
     return 0 if result.verdict in ("valid", "valid_with_warnings") else 1
 
 
@@ -252,14 +250,11 @@ def run_trust_check(
     intermediates: str | None = None,
     timeout: str = "5s",
     lang: str = "en",
-    out: TextIO | None = None,
-    now: dt.datetime | None = None,
 ) -> int:
     from gateway.signatures.policy import TrustSettings
     from gateway.signatures.trust import TrustStore, load_certificates
 
-    out = out or sys.stdout
-    now = now or dt.datetime.now(dt.UTC)
+    out, now = sys.stdout, dt.datetime.now(dt.UTC)
     try:
         settings = msgspec.convert(
             {"anchors": trust_dir, "intermediates": intermediates, "fetch_timeout": timeout},

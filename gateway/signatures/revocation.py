@@ -21,7 +21,7 @@ import datetime as dt
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -153,21 +153,13 @@ def _key_hash(cert: x509.Certificate) -> bytes:
 class RevocationChecker:
     """Fetches and caches revocation data; one per configuration, shared by all requests."""
 
-    def __init__(
-        self,
-        settings: TrustSettings | None = None,
-        *,
-        client: httpx.AsyncClient | None = None,
-        clock: Callable[[], dt.datetime] | None = None,
-    ) -> None:
-        self.ocsp_overrides = dict(settings.ocsp_overrides) if settings else {}
-        self.crl_overrides = dict(settings.crl_overrides) if settings else {}
-        self.cache_ttl = seconds(settings.cache_ttl if settings else "10m")
-        self.timeout = seconds(settings.fetch_timeout if settings else "5s")
-        self.max_age = dt.timedelta(seconds=seconds(settings.max_age if settings else "7d"))
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._client = client
-        self._own_client = client is None
+    def __init__(self, settings: TrustSettings) -> None:
+        self.ocsp_overrides = dict(settings.ocsp_overrides)
+        self.crl_overrides = dict(settings.crl_overrides)
+        self.cache_ttl = seconds(settings.cache_ttl)
+        self.timeout = seconds(settings.fetch_timeout)
+        self.max_age = dt.timedelta(seconds=seconds(settings.max_age))
+        self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._cache: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
         self._failures: dict[str, tuple[float, str]] = {}
@@ -302,7 +294,7 @@ class RevocationChecker:
         return probes
 
     async def aclose(self) -> None:
-        if self._client is not None and self._own_client:
+        if self._client is not None:
             await self._client.aclose()
             self._client = None
 
@@ -350,7 +342,7 @@ class RevocationChecker:
         self, kind: SourceKind, url: str, cert: x509.Certificate, issuer: x509.Certificate
     ) -> tuple[Answer, x509.CertificateRevocationList | None]:
         """A verified answer; for a CRL, the CRL too (it answers for its issuer's others)."""
-        now = self._clock()
+        now = dt.datetime.now(dt.UTC)
         if kind == "ocsp":
             request = (
                 ocsp.OCSPRequestBuilder()
@@ -369,7 +361,7 @@ class RevocationChecker:
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        if self._client is None or (self._own_client and self._client_loop is not loop):
+        if self._client is None or self._client_loop is not loop:
             self._client = httpx.AsyncClient(
                 timeout=self.timeout,
                 follow_redirects=True,

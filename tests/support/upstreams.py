@@ -1,5 +1,9 @@
-"""A loopback upstream that honours ``Idempotency-Key`` and records every request it gets.
+"""Loopback upstreams for tests.
 
+``echo_upstream()``: a litestar app that echoes what it received and fails on
+demand (``/status/{code}``, ``/slow``, ``/garbage``).
+
+``RecordingUpstream``: honours ``Idempotency-Key`` and records every request it gets.
 It is what a well-behaved national system looks like to the delivery worker:
 the first request with a key takes effect and its answer is stored; a repeat
 of the key (a delivery sent again after a crash) gets the stored answer back
@@ -14,7 +18,8 @@ upstream's dedup by key).
 - ``hold``: keep every request waiting (in flight) until the mode changes;
 - ``unavailable``: answer 503 without taking effect.
 
-Plain ASGI (no framework) so a thousand deliveries cost the shared 2 cores little.
+``RecordingUpstream`` is plain ASGI (no framework) so a thousand deliveries cost the shared
+2 cores little.
 """
 
 from __future__ import annotations
@@ -22,20 +27,53 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Literal
 
 import msgspec
+from litestar import Litestar, Request, Response, get, route
 
-from tests.support import lifespan
+from tests.support.servers import Receive, Scope, Send, lifespan
 
 Mode = Literal["fast", "hold", "unavailable"]
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 HOLD_POLL_SECONDS = 0.02
+
+
+@route("/echo/{rest:path}", http_method=["GET", "POST", "PUT", "DELETE"], status_code=200)
+async def echo(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "query": request.url.query,
+        "headers": dict(request.headers),
+        "body": (await request.body()).decode(),
+    }
+
+
+@get("/status/{code:int}")
+async def status(request: Request[Any, Any, Any]) -> Response[dict[str, int]]:
+    code: int = request.path_params["code"]
+    return Response({"status": code}, status_code=code)
+
+
+@get("/slow")
+async def slow() -> dict[str, bool]:
+    await asyncio.sleep(2)
+    return {"slow": True}
+
+
+@get("/garbage")
+async def garbage() -> Response[bytes]:
+    return Response(b"<html>not json", media_type="application/json")
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def echo_upstream() -> Litestar:
+    return Litestar([echo, status, slow, garbage, healthz])
 
 
 class RecordingUpstream:

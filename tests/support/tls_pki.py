@@ -1,4 +1,4 @@
-"""A throwaway PKI made at test time: a CA, and certificates it signs."""
+"""A throwaway PKI for TLS tests: a CA, and server or client certificates it signs."""
 
 from __future__ import annotations
 
