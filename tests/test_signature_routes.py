@@ -21,7 +21,7 @@ storage: {{url: "sqlite:///DB"}}
 trust: {{anchors: "ANCHORS", fetch_timeout: 2s}}
 upstreams:
   axis:
-    type: mock
+    type: stub
     operations: {{sendEdoc: {{reply: {{body: {{status: OK}}}}}}}}
 routes:
   - {{id: required, match: {{method: POST, path: /required}}, clients: ["*"], upstream: axis,
