@@ -11,7 +11,6 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 import pytest
-from gateway.persistence import Persistence
 from litestar.testing import TestClient
 
 from adapters import registry
@@ -30,6 +29,7 @@ from gateway.app import create_app
 from gateway.config.loader import load_config
 from gateway.hosting import GatewayHost, StoredState
 from gateway.messagelog import SearchFilter, search
+from gateway.persistence import Persistence
 from gateway.runtime import Runtime, build_runtime
 from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
 from tests.support.servers import serve_in_thread
