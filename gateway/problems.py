@@ -42,6 +42,9 @@ CODES: dict[str, tuple[int, str]] = {
     "upstream_error": (502, "Upstream answered with an error"),
     "upstream_rejected": (422, "Upstream refused the request's data"),
     "upstream_auth_failed": (502, "Upstream refused the gateway's credentials"),
+    "headers_too_large": (431, "Request header fields too large"),
+    "request_timeout": (408, "Request not received in time"),
+    "overloaded": (503, "Gateway is at capacity"),
     "not_ready": (503, "Gateway is not ready"),
     "internal_error": (500, "Internal gateway error"),
 }
