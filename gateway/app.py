@@ -21,6 +21,7 @@ from litestar.types import Receive, Scope, Send
 from adapters.logs import get_logger
 from gateway import __version__, health, openapi, pipeline
 from gateway.admin import admin_router, holder_of
+from gateway.admission import Admission
 from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.mockrunner import MockThread, start_configured
@@ -42,8 +43,8 @@ _STATUS_CODES = {
 @asgi("/", is_mount=True, copy_scope=False)  # the pipeline never mutates the scope
 async def data_plane(scope: Scope, receive: Receive, send: Send) -> None:
     """Every path that is not a fixed endpoint: the configured routes."""
-    holder: RuntimeHolder = scope["litestar_app"].state.holder
-    await pipeline.handle(holder, scope, receive, send)
+    state = scope["litestar_app"].state
+    await pipeline.handle(state.holder, state.admission, scope, receive, send)
 
 
 @get("/health/live")
@@ -94,12 +95,14 @@ def create_app(
 ) -> Litestar:
     """Build the app; the config is loaded and adapters built on startup."""
     holder = RuntimeHolder(config_path)
+    state = State({"holder": holder})
 
     mock_thread: MockThread | None = None
 
     async def startup() -> None:
         nonlocal mock_thread
         holder.start(loaded)
+        state.admission = Admission.of(holder.current.loaded.config.server)
         mock_thread = start_configured(holder.current.loaded.config.mocks)
         holder.persistence = await Persistence.start(
             holder.current.loaded,
@@ -131,7 +134,7 @@ def create_app(
         exception_handlers={Exception: problem_response},
         on_startup=[startup],
         on_shutdown=[shutdown],
-        state=State({"holder": holder}),
+        state=state,
         openapi_config=None,
         logging_config=None,  # gateway.logs owns logging (masking, JSON)
         debug=False,

@@ -126,7 +126,7 @@ def _load_or_report(path: str) -> LoadedConfig | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway import logs
+    from gateway import edge, logs
     from gateway.app import create_app
 
     loaded = _load_or_report(args.config)
@@ -142,6 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # the gateway writes its own line per request
         server_header=False,
         log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
+        **edge.uvicorn_options(server),  # header, connection and keep-alive limits
     )
     return 0
 

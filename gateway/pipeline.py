@@ -1,8 +1,9 @@
 """The request pipeline: one straight path from an agency's request to its answer.
 
-    authenticate -> match route -> authorize -> read body (size limit)
-    -> validate against the route's schema -> call the upstream through its
-    adapter (deadline, retries) -> map the response
+    authenticate -> match route -> authorize -> admission (slots in flight)
+    -> read body (size limit, idle gap, route deadline) -> validate against the
+    route's schema -> call the upstream through its adapter (deadline, retries)
+    -> map the response
 
 Each step either returns what the next one needs or raises a ``Problem``.
 The pipeline speaks ASGI directly (it is mounted in the litestar app): the
@@ -26,6 +27,7 @@ from adapters.base import GatewayRequest, GatewayResponse
 from adapters.bodies import BodyInvalid, JsonFormSchema
 from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
 from adapters.logs import get_logger
+from gateway.admission import Admission, leave
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -84,14 +86,17 @@ class ClientGone(Exception):
     """The caller disconnected before sending its whole body: nobody to answer."""
 
 
-async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Send) -> None:
+async def handle(
+    holder: RuntimeHolder, admission: Admission, scope: Scope, receive: Receive, send: Send
+) -> None:
     """The ASGI entry of the data plane."""
+    arrived = time.monotonic()  # the route's timeout runs from here: waiting counts
     exchange = exchange_of(scope)
     runtime = holder.current  # this request keeps this runtime, whatever reloads happen
     persistence = holder.persistence
     assert persistence is not None, "the app starts persistence before serving"
     runtime.inflight += 1
-    context = Context(runtime, persistence, exchange)
+    context = Context(runtime, persistence, exchange, admission, arrived)
     try:
         try:
             answer = await _handle(context, scope, receive)
@@ -112,18 +117,42 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
         answer = await record(context, answer)
     finally:
         runtime.inflight -= 1
+        leave(context.slots)
     await _send(send, answer, exchange.message_id)
 
 
 class Context:
     """What one request's steps share besides the exchange record."""
 
-    __slots__ = ("body", "content_type", "exchange", "persistence", "route", "runtime", "signature")
+    __slots__ = (
+        "admission",
+        "arrived",
+        "body",
+        "content_type",
+        "exchange",
+        "persistence",
+        "route",
+        "runtime",
+        "signature",
+        "slots",
+    )
 
-    def __init__(self, runtime: Runtime, persistence: Persistence, exchange: Exchange) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        persistence: Persistence,
+        exchange: Exchange,
+        admission: Admission,
+        arrived: float,
+    ) -> None:
         self.runtime = runtime
         self.persistence = persistence
         self.exchange = exchange
+        self.admission = admission
+        self.arrived = arrived
+        """``time.monotonic()`` when the pipeline got the request."""
+        self.slots: list[asyncio.Semaphore] = []
+        """Admission slots held, released when the answer is recorded."""
         self.route: CompiledRoute | None = None
         self.body = b""
         self.content_type = ""
@@ -149,8 +178,14 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     exchange.operation = route.config.operation or None
     if not (route.allows(client.id) or route.config.public):
         raise Problem("forbidden", f"client {client.id!r} may not call route {route.id!r}")
+    deadline = context.arrived + route.timeout
+    context.slots = await context.admission.enter(route, deadline)
     body = context.body = await read_body(
-        receive, headers.get("content-length"), route.max_body_size
+        receive,
+        headers.get("content-length"),
+        route.max_body_size,
+        deadline=deadline,
+        idle=context.admission.body_timeout,
     )
     exchange.bytes_in = len(body)
     content_type = context.content_type = headers.get("content-type", "")
@@ -172,7 +207,7 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
         request_id=exchange.request_id,
         client_id=client.id,
         route_id=route.id,
-        deadline=time.monotonic() + route.timeout,
+        deadline=deadline,
     )
     key = headers.get(IDEMPOTENCY_HEADER) if exchange.method == "POST" else None
     if key is None:
@@ -333,23 +368,43 @@ def match(runtime: Runtime, method: str, path: str) -> tuple[CompiledRoute, dict
         ) from None
 
 
-async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    """The whole body, refused as soon as it is known to pass ``limit``."""
+async def read_body(
+    receive: Receive, declared: str | None, limit: int, *, deadline: float, idle: float
+) -> bytes:
+    """The whole body, refused as soon as it is known to pass ``limit``.
+
+    It must arrive by ``deadline`` (``time.monotonic()``), with no pause longer
+    than ``idle``; else 408 and the connection is closed (a slow sender holds a
+    slot and a connection, and is never waited for past its route's timeout).
+    """
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = cast(bytes, message.get("body", b""))
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline - time.monotonic()  # the deadline on the loop's clock
+    try:
+        async with asyncio.timeout_at(min(loop.time() + idle, end)) as window:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = cast(bytes, message.get("body", b""))
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+                window.reschedule(min(loop.time() + idle, end))
+    except TimeoutError:
+        late = loop.time() >= end
+        detail = (
+            "the body did not arrive within the route's timeout"
+            if late
+            else (f"the body stopped arriving for {idle:g}s")
+        )
+        raise Problem("request_timeout", detail, headers={"connection": "close"}) from None
 
 
 def _too_large(limit: int) -> Problem:

@@ -34,6 +34,9 @@ CODES: dict[str, tuple[int, str]] = {
     "idempotency_in_progress": (409, "The first request with this Idempotency-Key is not done"),
     "log_unavailable": (503, "The exchange cannot be recorded, so it is not acknowledged"),
     "storage_unavailable": (503, "The request cannot be stored for delivery"),
+    "headers_too_large": (431, "Request header fields too large"),
+    "request_timeout": (408, "Request not received in time"),
+    "overloaded": (503, "Gateway is at capacity"),
     "not_ready": (503, "Gateway is not ready"),
     "internal_error": (500, "Internal gateway error"),
 }

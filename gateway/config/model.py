@@ -38,8 +38,29 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class ServerSettings(_Section):
+    """The listener and the limits applied to every request before authentication."""
+
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    max_header_size: Size = "16KiB"
+    """Request line and headers together; more is refused with 431 ``headers_too_large``."""
+    max_headers: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    """Header fields per request; more is refused with 431 ``headers_too_large``."""
+    header_timeout: Duration = "10s"
+    """Time to receive the request line and headers (from connect, or from the first byte
+    on a kept-alive connection); then 408 ``request_timeout`` and close."""
+    body_timeout: Duration = "10s"
+    """Longest pause while a request body arrives (408 ``request_timeout`` and close). The
+    whole body must also arrive within the route's ``timeout``."""
+    keep_alive_timeout: Duration = "5s"
+    """An idle kept-alive connection is closed after this."""
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Open connections per process; one more is answered 503 ``overloaded`` and closed."""
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 256
+    """Requests in the pipeline at once, per process (see also a route's ``max_in_flight``)."""
+    queue_timeout: Duration = "1s"
+    """How long a request may wait for a slot (never past its route's timeout); then 503
+    ``overloaded`` with ``Retry-After``."""
 
 
 class Limits(_Section):
@@ -183,6 +204,9 @@ class Route(_Section):
     idempotent: bool | None = None
     """Safe to call twice? Default: by method (GET, PUT, DELETE yes; POST, PATCH no)."""
     max_body_size: Size | None = None
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """Requests of this route in the pipeline at once, per process; none: only the
+    server-wide ``server.max_in_flight``."""
     log_bodies: bool = False
     """Bodies of this route may be written to logs (after masking). Off for personal data."""
     verify_signatures: SignatureRule = "off"
