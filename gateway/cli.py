@@ -351,7 +351,6 @@ def cmd_log_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_adapters(_: argparse.Namespace) -> int:
-
     for name, factory in registry.available().items():
         print(f"{name:10} {factory.__module__}.{getattr(factory, '__qualname__', factory)}")
     return 0
