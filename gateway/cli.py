@@ -56,12 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     routes.set_defaults(func=cmd_routes)
 
     systems = registry.mock_systems()
-    mock = commands.add_parser(
-        "mock",
-        help="run mock national systems ("
-        + ", ".join(f"{name} on {s.default_port}" for name, s in systems.items())
-        + ") for integration tests",
-    )
+    mocks_text = ", ".join(f"{name} on {s.default_port}" for name, s in systems.items())
+    mock_help = f"run mock national systems ({mocks_text}) for integration tests"
+    mock = commands.add_parser("mock", help=mock_help, description=mock_help)
     mock.add_argument("system", choices=[*systems, "all"])
     mock.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
     mock.add_argument("--port", type=int, help="listen port of one system (default: its own)")
@@ -71,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="an option of the mock's create_app (VALUE read as JSON if it parses, "
-        "else as text), e.g. callback_url=http://127.0.0.1:8080/v1/dvcqg/payments/callback",
+        "else as text), e.g. callback_url=http://127.0.0.1:8080/callback",
     )
     mock.set_defaults(func=cmd_mock)
 

@@ -1,6 +1,7 @@
 """Digital-signature verification for edXML documents, PDFs and detached CMS signatures.
 
-What is checked is in ``/shared/domain/signatures.md``; how, per concern:
+What is checked (path to a trusted anchor, validity at the signing time, revocation,
+algorithms, what the signature covers), per concern:
 
 ========================  ===================================================================
 ``result``                verdicts, stable reason codes, messages in Vietnamese and English

@@ -1,0 +1,1 @@
+"""A sample third-party adapter package: a land registry, its mock, its own error code."""
