@@ -18,6 +18,7 @@ from typing import IO, BinaryIO, Protocol, TypeVar
 
 from lxml import etree
 
+from adapters import bodies
 from gateway.signatures import cms, pades, xmldsig
 from gateway.signatures.integrity import Integrity, algorithm_reasons
 from gateway.signatures.policy import SignaturePolicy
@@ -97,7 +98,7 @@ def _read(data: bytes | IO[bytes]) -> bytes:
 
 def document_kind(data: bytes, media_type: str) -> str:
     """``xml`` or ``pdf``, from the media type, else from the first bytes."""
-    base = media_type.split(";", 1)[0].strip().lower()
+    base = bodies.media_type(media_type)
     if base == "application/pdf":
         return "pdf"
     if base.endswith(("/xml", "+xml")):
