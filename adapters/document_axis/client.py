@@ -32,6 +32,9 @@ MAX_DESCRIPTION = 200
 MAX_FAIL_ANSWER = 1 << 20
 """Bytes read of an answer that is not a 200: enough for any axis error."""
 JSON = "application/json"
+NO_PARAMETERS = b"{}"
+"""The body of ``getEdoc`` and ``updateStatus``, whose parameters are all headers: the SDK's
+``HttpConnection.sendPostMultipart`` sends ``StringEntity("{}")`` (the lists: an empty form)."""
 TRAILERS = {"crlf": b"\r\n", "none": b""}
 
 
@@ -238,7 +241,7 @@ class AxisClient:
         if reason and names.status_desc:
             entries.append((names.status_desc, header_safe(reason)))
         await self._call(
-            self.settings.paths.update_status, self._headers(JSON, *entries), b"", timeout
+            self.settings.paths.update_status, self._headers(JSON, *entries), NO_PARAMETERS, timeout
         )
 
     async def _call(
@@ -263,7 +266,7 @@ class AxisClient:
         reader = AnswerReader(sink)
         try:
             async with self.client.stream(
-                "POST", url, content=b"", headers=headers, timeout=httpx.Timeout(timeout)
+                "POST", url, content=NO_PARAMETERS, headers=headers, timeout=httpx.Timeout(timeout)
             ) as answer:
                 if answer.status_code != 200:
                     self._read(answer.status_code, await _bounded(answer))

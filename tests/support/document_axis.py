@@ -20,8 +20,8 @@ import pytest
 
 from adapters.document_axis.client import axis_timestamp, now, signed_headers
 from adapters.document_axis.mock import DEMO_CREDENTIALS
-from adapters.document_axis.settings import AxisProtocol
 from adapters.document_axis.mock import create_app as create_axis
+from adapters.document_axis.settings import AxisProtocol
 from gateway.app import create_app
 from tests.support.config import TEST_KEY, write_config
 from tests.support.servers import Receive, Scope, Send, free_port, lifespan, serve_in_thread
