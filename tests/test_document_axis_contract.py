@@ -35,9 +35,11 @@ import pytest
 from adapters.base import AdapterContext, GatewayRequest, GatewayResponse
 from adapters.document_axis import client
 from adapters.document_axis.adapter import DocumentAxisAdapter
+from adapters.document_axis.mock import create_app as create_axis
 from adapters.document_axis.settings import AxisProtocol
 from schemas.edxml.formats import VIETNAM
 from tests.support.config import ROOT
+from tests.support.servers import serve_in_thread
 
 FIXTURES = Path(__file__).parent / "fixtures" / "axis"
 SDK_REQUESTS = json.loads((FIXTURES / "sdk-requests.json").read_text())
@@ -216,3 +218,33 @@ def test_update_status_sends_what_the_sdk_sends(monkeypatch: pytest.MonkeyPatch)
     (request,) = recorder.requests
     _same(request, _sdk("updateStatus"))
     assert json.loads(answer.body) == {"docId": DOC_ID, "status": "done"}
+
+
+def test_the_mock_axis_takes_the_sdks_own_requests_and_refuses_unsigned_or_altered_ones() -> None:
+    """Our mock against the SDK's bytes (not our adapter's): what it accepts is what the SDK
+    sends; an unsigned call, a wrong secret or a header changed after signing gets FAIL."""
+    app = create_axis(credentials={"lgsp-contract": SECRET}, agencies={"lgsp-contract": ["*"]})
+    path, headers, body = _sdk("sendEdoc")
+    with serve_in_thread(app) as axis:
+        sent = httpx.post(axis + path, headers=headers, content=body).json()
+        assert (sent["status"], sent["ErrorCode"]) == ("OK", "0"), sent
+        stored = httpx.get(f"{axis}/__mock/documents/{sent['DocId']}/content").content
+        assert stored == DOCUMENT.read_bytes()  # the SDK's CRLF is not part of the document
+
+        path, headers, body = _sdk("getReceivedEdocList")
+        listed = httpx.post(axis + path, headers=headers, content=body).json()
+        assert [item["to"] for item in listed["data"]] == ["000.00.00.G22", "000.00.12.H53"]
+
+        path, headers, body = _sdk("getEdoc")
+        headers = [(n, sent["DocId"] if n == "XroadVnpt-docId" else v) for n, v in headers]
+        altered = httpx.post(axis + path, headers=headers, content=body)
+        unsigned = httpx.post(
+            axis + path, headers={"XroadVnpt-docId": sent["DocId"], "XroadVnpt-systemid": "x"}
+        )
+        wrong = create_axis(credentials={"lgsp-contract": "another-secret"})
+        with serve_in_thread(wrong) as other:
+            refused = httpx.post(other + "/sendEdoc", headers=_sdk("sendEdoc")[1], content=body)
+    for answer in (altered, unsigned, refused):
+        assert answer.status_code == 401
+        assert (answer.json()["status"], answer.json()["ErrorCode"]) == ("FAIL", "401")
+    assert "differs from the signed value" in altered.json()["ErrorDesc"]
