@@ -143,7 +143,8 @@ class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=
     agencies: dict[OrganId, str] = {}
     """The province's agencies: OrganId -> the configured upstream of its document system.
 
-    Their mailboxes are polled, and only they may send through this upstream.
+    The account's mailbox (one for the whole ``system_id``) is polled for the
+    items whose ``to`` is one of them, and only they may send through this upstream.
     """
     protocol: AxisProtocol = msgspec.field(default_factory=AxisProtocol)
     paths: AxisPaths = msgspec.field(default_factory=AxisPaths)
@@ -153,6 +154,7 @@ class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=
     poll_timeout: Duration = "60s"
     """Deadline of each axis call the poller makes (a 20 MB download included)."""
     page_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
-    """Documents taken from one mailbox per poll."""
+    """Messages of each kind (documents, statuses) taken from the mailbox per poll; the default
+    ``limit`` of the list operations."""
     tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
