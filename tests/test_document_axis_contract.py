@@ -22,6 +22,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 import time
 from datetime import datetime
@@ -35,6 +36,7 @@ import pytest
 from adapters.base import AdapterContext, GatewayRequest, GatewayResponse
 from adapters.document_axis import client
 from adapters.document_axis.adapter import DocumentAxisAdapter
+from adapters.document_axis.answer import AnswerError, AnswerReader
 from adapters.document_axis.mock import create_app as create_axis
 from adapters.document_axis.settings import AxisProtocol
 from schemas.edxml.formats import VIETNAM
@@ -248,3 +250,23 @@ def test_the_mock_axis_takes_the_sdks_own_requests_and_refuses_unsigned_or_alter
         assert answer.status_code == 401
         assert (answer.json()["status"], answer.json()["ErrorCode"]) == ("FAIL", "401")
     assert "differs from the signed value" in altered.json()["ErrorDesc"]
+
+
+@pytest.mark.parametrize("piece", [1, 5, 4096])
+def test_get_edoc_answers_are_read_however_they_are_encoded_and_cut(piece: int) -> None:
+    """``data`` first or last, ``/`` escaped as ``\\/`` (PHP-style encoders), cut anywhere."""
+    document = DOCUMENT.read_bytes()
+    data = base64.b64encode(document).decode()
+    for members in (
+        {"data": data, "status": "OK", "ErrorCode": "0", "ErrorDesc": ""},
+        {"status": "OK", "ErrorCode": "0", "ErrorDesc": 'a "quoted", {odd} one', "data": data},
+    ):
+        text = json.dumps(members).replace("/", "\\/").encode()
+        out = io.BytesIO()
+        reader = AnswerReader(out)
+        for start in range(0, len(text), piece):
+            reader.feed(text[start : start + piece])
+        assert reader.finish() == {k: v for k, v in members.items() if k != "data"}
+        assert out.getvalue() == document
+    with pytest.raises(AnswerError):
+        AnswerReader(io.BytesIO()).feed(b'{"data":"not base64!"}')
