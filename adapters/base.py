@@ -109,6 +109,10 @@ class InboundMessage(msgspec.Struct, kw_only=True):
     verify_signatures: Literal["off", "if_present", "required"] = "off"
     """Check the body's signatures (edXML, PDF) against the gateway's trust store first, as a
     route's ``verify_signatures`` does; the result goes on record with the message."""
+    warnings: list[dict[str, str]] = []
+    """What is wrong with the message but did not stop it (e.g. edXML rules it breaks, as
+    ``{path, rule, message}``): kept on record with it (its ``signature`` evidence, key
+    ``warnings``)."""
 
 
 class InboundRefused(Exception):

@@ -14,6 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -98,7 +99,7 @@ class GatewayHost:
         message_id = hashlib.sha256(f"{self.name}\0{message.key}".encode()).hexdigest()[:32]
         route = f"{INBOUND_ROUTE}:{self.name}"
         request = message.request
-        signature = await self._signatures(message)
+        signature = _with_warnings(await self._signatures(message), message.warnings)
         try:
             await self.persistence.queue.enqueue(
                 message_id,
@@ -124,6 +125,14 @@ class GatewayHost:
                 )
             )
         return message_id, True
+
+
+def _with_warnings(evidence: str | None, warnings: list[dict[str, str]]) -> str | None:
+    """The record's evidence (the verification result, JSON) with the message's warnings."""
+    if not warnings:
+        return evidence
+    result = msgspec.json.decode(evidence) if evidence else {}
+    return msgspec.json.encode({**result, "warnings": warnings}).decode()
 
 
 async def start_hosted(

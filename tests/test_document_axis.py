@@ -17,9 +17,9 @@ import msgspec
 import pytest
 
 import schemas.edxml as edxml
-from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
 from tests.fixtures.edxml import samples
+from tests.support.config import TEST_ADMIN_KEY
 from tests.support.document_axis import (
     KEY,
     SO_TC,
@@ -28,6 +28,7 @@ from tests.support.document_axis import (
     VPCP,
     Setup,
     axis_mock,
+    call_axis_as,
     drop_inbound,
     send_document,
     wait_settled,
@@ -157,7 +158,7 @@ def test_inbound_documents_go_to_the_system_of_the_agency_they_are_for(running: 
     assert (len(running.ubnd.received), len(running.so_tttt.received)) == (1, 1)
 
 
-def test_inbound_document_no_system_here_can_take_is_refused_with_a_reason(
+def test_inbound_message_no_system_here_can_take_is_refused_with_a_reason(
     running: Setup,
 ) -> None:
     no_system = drop_inbound(
@@ -166,18 +167,49 @@ def test_inbound_document_no_system_here_can_take_is_refused_with_a_reason(
     misaddressed = drop_inbound(
         running, UBND, _xml(samples.document(From=samples.VPCP, To=[samples.SO_TTTT]))
     )
-    invalid = drop_inbound(running, UBND, samples.raw(body="<Bogus/>"))
+    unreadable = drop_inbound(running, UBND, b"<edXML><edXMLEnvelope>")
     refused = {
         doc_id: wait_settled(running, doc_id, organ)
-        for doc_id, organ in ((no_system, SO_TC), (misaddressed, UBND), (invalid, UBND))
+        for doc_id, organ in ((no_system, SO_TC), (misaddressed, UBND), (unreadable, UBND))
     }
     assert refused[no_system]["statuses"] == {SO_TC: "fail"}
     assert refused[no_system]["status_desc"][SO_TC] == (
         f"the system of agency {SO_TC} is not configured"
     )
     assert refused[misaddressed]["status_desc"][UBND] == f"the document is not addressed to {UBND}"
-    assert refused[invalid]["status_desc"][UBND].startswith("invalid edXML: unexpected_element at")
+    assert refused[unreadable]["status_desc"][UBND].startswith("unreadable edXML: not well-formed")
     assert running.ubnd.received == [] and running.so_tttt.received == []
+
+
+def test_a_document_breaking_edxml_rules_is_delivered_with_its_warnings_on_record(
+    running: Setup,
+) -> None:
+    # A foreign builder's document: one malformed To among the province's two, and an
+    # element edXML does not have. Both receivers here still get it.
+    header = (
+        f"<From><OrganId>{VPCP}</OrganId></From><To><OrganId>{UBND}</OrganId></To>"
+        f"<To><OrganId>H53</OrganId></To><To><OrganId>{SO_TTTT}</OrganId></To>"
+        f"<DocumentId>{VPCP},2026/11/21,100/VPCP-TH</DocumentId><Subject>Công văn</Subject>"
+    )
+    body = samples.raw(header, body="<Bogus/>")
+    doc_id = drop_inbound(running, f"{UBND},{SO_TTTT}", body)
+    (at_ubnd,) = running.ubnd.wait(1)
+    (at_so,) = running.so_tttt.wait(1)
+    assert at_ubnd["sha256"] == at_so["sha256"] == hashlib.sha256(body).hexdigest()
+    assert wait_settled(running, doc_id, UBND)["statuses"] == {UBND: "done", SO_TTTT: "done"}
+    records = httpx.get(
+        f"{running.gateway}/admin/messages",
+        params={"route": "inbound:axis"},
+        headers={"x-api-key": TEST_ADMIN_KEY},
+    ).json()["items"]
+    accepted = [r for r in records if r["kind"] == "accepted"]
+    assert len(accepted) == 2
+    for record in accepted:
+        warnings = record["signature"]["warnings"]
+        assert {(w["rule"], w["path"].rsplit("/", 2)[-2]) for w in warnings} == {
+            ("bad_organ_id", "To[2]"),
+            ("unexpected_element", "edXMLEnvelope"),
+        }
 
 
 def test_status_messages_travel_both_ways(running: Setup) -> None:
@@ -197,7 +229,7 @@ def test_status_messages_travel_both_ways(running: Setup) -> None:
     assert answer.status_code == 201, answer.text
     assert answer.json()["messageType"] == "StatusDocument"
     (status_item,) = axis_mock(running, f"mailbox/{VPCP}")
-    assert status_item["messageType"] == "StatusDocument"
+    assert status_item["messageType"] == "status"
     assert axis_mock(running, f"documents/{doc_id}")["replies"] == [
         {"from": SO_TTTT, "StatusCode": "03"}
     ]
@@ -208,16 +240,19 @@ def test_status_messages_travel_both_ways(running: Setup) -> None:
         httpx.get(f"{running.axis}/__mock/documents/{sent['docId']}/content").content
     ) as original:
         status = edxml.build_status(edxml.status_reply(original, "06", sender=samples.VPCP))
-    axis_call = httpx.post(
-        f"{running.axis}/sendEdoc",
-        content=status,
-        headers={
-            "systemId": "lgsp-demo", "secret": DEMO_CREDENTIALS["lgsp-demo"], "from": VPCP,
-            "to": f'["{UBND}"]', "messagetype": "StatusDocument",
-            "hash-file": hashlib.sha256(status).hexdigest(),
-        },
-    )  # fmt: skip
-    assert axis_call.json()["status"] == "OK", axis_call.text
+    axis_call = call_axis_as(
+        running,
+        "vpcp-demo",
+        "/sendEdoc",
+        [
+            ("from", VPCP),
+            ("servicetype", "eDoc"),
+            ("messagetype", "status"),
+            ("hash-file", hashlib.sha256(status).hexdigest()),
+        ],
+        status,
+    )
+    assert axis_call["status"] == "OK", axis_call
     (relayed,) = running.ubnd.wait(1)
     assert relayed["path"] == "/lgsp/edoc-statuses"
     assert relayed["headers"]["x-lgsp-message-type"] == "StatusDocument"

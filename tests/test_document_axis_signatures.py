@@ -40,7 +40,8 @@ upstreams:
 @pytest.fixture
 def setup(tmp_path: Path, signing_pki: SigningPKI) -> Iterator[tuple[str, str, AgencySystem]]:
     agency = AgencySystem()
-    with serve_in_thread(create_axis()) as axis, serve_in_thread(agency) as agency_url:
+    axis_app = create_axis(agencies={"lgsp-demo": [VPCP]})  # VPCP is one of "ours" here
+    with serve_in_thread(axis_app) as axis, serve_in_thread(agency) as agency_url:
         text = (
             CONFIG.replace("@DB@", f"{tmp_path}/gateway.db")
             .replace("@ANCHORS@", str(signing_pki.anchors))

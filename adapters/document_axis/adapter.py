@@ -7,14 +7,20 @@ Route operations:
   "to", "hash_file", "size"}``.
 - ``sendStatus``: an edXML status message or its JSON form (a StatusHeader;
   Timestamp optional), sent to the agency whose document it answers.
-- ``getReceivedEdocList`` / ``getSentEdocList``: ``{"items": [...]}`` of the
-  agency named by the ``organ_id`` path parameter (or query parameter);
-  ``limit`` query parameter, default ``page_size``.
+- ``getReceivedEdocList``: ``{"items": [...]}``, the documents and statuses
+  waiting for the agency named by the ``organ_id`` path parameter (or query
+  parameter), as the axis lists them (``docId``, ``messageType``, ``from``,
+  ``to``, ``status``, ``created_time``...); ``limit`` query parameter,
+  default ``page_size``.
+- ``getSentEdocList``: ``{"items": [...]}``, one per document the agency sent,
+  with ``to`` (every receiver) and ``statuses`` (receiver -> its state).
 - ``getEdoc``: the edXML of ``doc_id`` (path or query parameter) for ``organ_id``.
 - ``updateStatus``: body ``{"status": "processing"|"done"|"fail", "reason": "..."}``.
 
-Only the agencies in ``agencies`` may send or read through the gateway. With
-``agencies`` set, the server also polls their mailboxes (``poller``).
+The axis account's mailbox holds every agency of the province: lists are
+filtered here by ``to`` (or ``from``). Only the agencies in ``agencies`` may
+send or read through the gateway. With ``agencies`` set, the server also
+polls the mailbox for them (``poller``).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from adapters.base import (
     GatewayResponse,
     UpstreamHealth,
 )
-from adapters.document_axis.client import AxisClient, NotFound, Payload
+from adapters.document_axis.client import AxisClient, NotFound, Payload, receivers
 from adapters.document_axis.errors import AgencyNotServed
 from adapters.document_axis.messages import (
     Addressing,
@@ -81,27 +87,36 @@ class DocumentAxisAdapter:
             )
         paths = self.settings.paths
         organ_id = self._agency(_param(request, "organ_id"), "organ_id")
-        if operation in ("getReceivedEdocList", "getSentEdocList"):
-            path = (
-                paths.get_received_edoc_list
-                if operation == "getReceivedEdocList"
-                else paths.get_sent_edoc_list
-            )
-            items = await self.axis.call(
-                path,
-                organ_id,
-                {"limit": _limit(request, self.settings.page_size)},
-                request.remaining(),
-            )
-            return _json({"items": items})
+        if operation == "getReceivedEdocList":
+            limit = _limit(request, self.settings.page_size)
+            items = [
+                {**item, "messageType": kind}
+                for kind in (DOCUMENT, STATUS)
+                for item in await self.axis.list_edocs(
+                    paths.get_received_edoc_list, kind, request.remaining()
+                )
+                if organ_id in receivers(item)
+            ]
+            return _json({"items": items[:limit]})
+        if operation == "getSentEdocList":
+            limit = _limit(request, self.settings.page_size)
+            sent = [
+                (kind, item)
+                for kind in (DOCUMENT, STATUS)
+                for item in await self.axis.list_edocs(
+                    paths.get_sent_edoc_list, kind, request.remaining()
+                )
+            ]
+            return _json({"items": _by_document(sent, organ_id)[:limit]})
         doc_id = _param(request, "doc_id")
         try:
             if operation == "getEdoc":
-                return await self._fetch(organ_id, doc_id, request)
+                return await self._fetch(doc_id, request)
             if operation == "updateStatus":
                 update = _status_update(request.body)
-                body = {"docId": doc_id, "status": update.status, "status_desc": update.reason}
-                await self.axis.call(paths.update_status, organ_id, body, request.remaining())
+                await self.axis.update_status(
+                    doc_id, update.status, update.reason, request.remaining()
+                )
                 return _json({"docId": doc_id, "status": update.status})
         except NotFound as missing:
             return GatewayResponse(
@@ -117,15 +132,15 @@ class DocumentAxisAdapter:
     ) -> GatewayResponse:
         try:
             self._agency(addressing.sender, "From/OrganId")
-            item = await self.axis.send(
-                addressing.sender, addressing.receivers, message_type, payload, request.remaining()
+            doc_id = await self.axis.send(
+                addressing.sender, message_type, payload, request.remaining()
             )
         finally:
             if not isinstance(payload.source, bytes):
                 payload.source.close()
         return _json(
             {
-                "docId": item.get("docId"),
+                "docId": doc_id,
                 "messageType": message_type,
                 "from": addressing.sender,
                 "to": addressing.receivers,
@@ -135,9 +150,9 @@ class DocumentAxisAdapter:
             status=201,
         )
 
-    async def _fetch(self, organ_id: str, doc_id: str, request: GatewayRequest) -> GatewayResponse:
+    async def _fetch(self, doc_id: str, request: GatewayRequest) -> GatewayResponse:
         with temp_spool() as spool:
-            size = await self.axis.fetch(organ_id, doc_id, spool, request.remaining())
+            size = await self.axis.fetch(doc_id, spool, request.remaining())
             spool.seek(0)
             body = spool.read(size)
         return GatewayResponse(
@@ -194,6 +209,38 @@ def _status_update(body: bytes) -> StatusUpdate:
         errors = [{"path": "$", "message": str(exc)}]
         raise MalformedBody("the body is not JSON", errors=errors) from None
     return bodies.convert(data, StatusUpdate)
+
+
+def _by_document(sent: list[tuple[str, dict[str, Any]]], organ_id: str) -> list[dict[str, Any]]:
+    """The axis's sent list (an item per receiver) as one item per document ``organ_id`` sent.
+
+    Read tolerantly: besides ``docId``/``from``/``to``/``status``, the names
+    SDK 2.0.1's ``StatusResult`` reads (``senderDocId``, ``fromCode``,
+    ``toCode``, ``receiveStatus``).
+    """
+    documents: dict[str, dict[str, Any]] = {}
+    for kind, item in sent:
+        sender = str(item.get("from") or item.get("fromCode") or "")
+        doc_id = str(item.get("docId") or item.get("senderDocId") or "")
+        if sender != organ_id or not doc_id:
+            continue
+        document = documents.setdefault(
+            doc_id,
+            {
+                "docId": doc_id,
+                "messageType": kind,
+                "from": sender,
+                "created_time": item.get("created_time"),
+                "to": [],
+                "statuses": {},
+            },
+        )
+        status = str(item.get("status") or item.get("receiveStatus") or "")
+        for receiver in receivers(item):
+            if receiver not in document["statuses"]:
+                document["to"].append(receiver)
+            document["statuses"][receiver] = status
+    return list(documents.values())
 
 
 def _json(data: Any, status: int = 200) -> GatewayResponse:

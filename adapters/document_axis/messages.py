@@ -37,6 +37,17 @@ class Addressing(msgspec.Struct, frozen=True):
 
 def document_header(source: Source) -> edxml.MessageHeader:
     """The header of a valid document; raises ``EdxmlError`` listing every broken rule."""
+    header, issues = read_document_header(source)
+    if issues:
+        raise edxml.EdxmlInvalid(issues)
+    return header
+
+
+def read_document_header(source: Source) -> tuple[edxml.MessageHeader, list[edxml.EdxmlIssue]]:
+    """A document's header as far as it can be read, and every rule it breaks.
+
+    Raises only for what cannot be read at all (not well-formed, unsafe).
+    """
     parts = read_parts(
         source, edxml.MessageHeader, limits=DEFAULT_LIMITS, with_attachments=True, keep=False
     )
@@ -45,9 +56,7 @@ def document_header(source: Source) -> edxml.MessageHeader:
         parts.issues,
         rules.check_parts(header, parts.trace, parts.manifest, parts.infos, DEFAULT_LIMITS),
     )
-    if issues:
-        raise edxml.EdxmlInvalid(issues)
-    return header
+    return header, issues
 
 
 def rejected(exc: edxml.EdxmlError) -> RequestRejected:
@@ -69,7 +78,7 @@ def outbound_document(body: bytes, content_type: str) -> tuple[Addressing, Paylo
             except BaseException:
                 spool.close()
                 raise
-            return _addressing(document.header), Payload(spool, sink.size, sink.digest.hexdigest())
+            return _addressing(document.header), Payload(spool, sink.size, sink.digest.digest())
     except edxml.EdxmlError as exc:
         raise rejected(exc) from None
 

@@ -1,20 +1,42 @@
-"""A mock national document-exchange axis: per-agency mailboxes on loopback.
+"""A mock national document-exchange axis: one mailbox per account, on loopback.
 
-It speaks the shape ``document-axis.md`` describes, with the adapter's default
-names: POST ``/sendEdoc`` (octet-stream, headers ``from``, ``to``,
-``messagetype``, ``hash-file``), and JSON POSTs ``/getReceivedEdocList``,
-``/getSentEdocList``, ``/getEdoc``, ``/updateStatus``, ``/countReceiveEdoc``,
-``/countReceiveStatus``. Every call needs the ``systemId``/``secret`` of a
-known account. ``sendEdoc`` refuses a body whose hash-file does not match or
-that is not edXML addressed as its headers say; a status message goes to the
-mailbox of the agency it answers and is recorded against that document.
+It speaks the protocol as VNPT's Java SDK does (see
+``/work/shared/domain/wire-evidence.md``, "Document axis"), with its own
+copy of the constants and its own signature check, so that the adapter and
+the mock cannot agree on a wrong detail unnoticed:
+
+- every call is a POST whose parameters are ``XroadVnpt-`` headers, signed:
+  ``XroadVnpt-sign-header`` (compact JSON of the signed headers),
+  ``XroadVnpt-sign-header-key`` (their names, ``;``-joined),
+  ``XroadVnpt-hash-header`` (hex HMAC-SHA256 of the sign-header keyed with
+  the account's secret). An unsigned or wrongly signed call, or one whose
+  headers differ from what was signed, gets the axis's FAIL answer;
+- ``/sendEdoc``: ``from``, ``servicetype: eDoc``, ``messagetype`` ``edoc`` or
+  ``status``, ``hash-file`` (SHA-256 hex, the SDK's unpadded form or padded);
+  body the raw edXML (a trailing CRLF, as the SDK adds, is not part of it);
+  the receivers are the edXML's To (a status: its ResponseFor); answers the
+  top-level ``DocId``;
+- ``/getReceivedEdocList``, ``/getSentEdocList``: ``servicetype`` and
+  ``messagetype`` required; ``data`` = one item per receiver
+  ``{docId, serviceType, messageType, created_time, updated_time, from, to,
+  status, status_desc}``, every agency of the account (callers filter by ``to``);
+- ``/getEdoc``: ``docId``; ``data`` = the edXML in base64;
+- ``/updateStatus``: ``docid`` and ``status`` (``processing``, ``done``,
+  ``fail``), and ``status_desc`` if sent; for the account's receivers;
+- ``/countReceiveEdoc``, ``/countReceiveStatus``: ``count``.
+
+Every answer has ``status`` (``OK``/``FAIL``), ``ErrorCode`` (``"0"`` for
+success) and ``ErrorDesc``. An account's agencies are OrganId patterns
+(``agencies``): the demo account has the province's (``*.H53``), and a
+second account, ``vpcp-demo``, is Văn phòng Chính phủ on the other side.
 Bodies are kept in a temp directory, not in memory.
 
 Control, besides ``mockkit``'s (``/__mock/stats``, ``/__mock/faults``,
 ``/__mock/reset``)::
 
-    POST /__mock/inbox/{organ_id}[?docId=X]  edXML body: drop it into that mailbox as if another
-                                      province sent it (?type=status, ?from=<OrganId>)
+    POST /__mock/inbox/{organ_id}[,{organ_id}...][?docId=X]  edXML body: drop it into those
+                                      mailboxes as if another province sent it
+                                      (?type=status, ?from=<OrganId>)
     GET  /__mock/documents/{docId}    one message: who, hash, per-receiver status, replies
     GET  /__mock/documents/{docId}/content   its bytes
     GET  /__mock/mailbox/{organ_id}   every message received by that agency, any status
@@ -22,16 +44,21 @@ Control, besides ``mockkit``'s (``/__mock/stats``, ``/__mock/faults``,
 
 from __future__ import annotations
 
+import base64
+import fnmatch
 import hashlib
+import hmac
 import itertools
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, get, post, route
 from litestar.params import FromPath
 from litestar.types import ASGIApp, Scope
 
@@ -39,10 +66,19 @@ import schemas.edxml as edxml
 from adapters.mockkit import CONTROL_PREFIX, MockKit
 
 DEFAULT_PORT = 9103
-DEMO_CREDENTIALS = {"lgsp-demo": "axis-demo-secret"}
-"""The account the demo config uses (``LGSP_AXIS_SYSTEM_ID`` / ``LGSP_AXIS_SECRET``)."""
-DOCUMENT = "ElectronicDocument"
-STATUS = "StatusDocument"
+DEMO_CREDENTIALS = {"lgsp-demo": "axis-demo-secret", "vpcp-demo": "vpcp-demo-secret"}
+"""systemid -> secret; the demo config's is ``lgsp-demo`` (``LGSP_AXIS_SYSTEM_ID`` /
+``LGSP_AXIS_SECRET``)."""
+DEMO_AGENCIES = {"lgsp-demo": ["*.H53"], "vpcp-demo": ["000.00.00.G22"]}
+"""systemid -> the OrganId patterns of the agencies registered under it."""
+PREFIX = "xroadvnpt-"
+SIGN_HEADER = PREFIX + "sign-header"
+SIGN_KEYS = PREFIX + "sign-header-key"
+SIGN_HASH = PREFIX + "hash-header"
+TIMESTAMP = re.compile(r"^\d{8}T\d{6}\+\d{4}$")
+"""``ddMMyyyy'T'HHmmss+SSSS``."""
+SERVICE_TYPE = "eDoc"
+DOCUMENT, STATUS = "edoc", "status"
 WAITING = ("initial", "processing")
 STATES = ("processing", "done", "fail")
 DEFAULT_SENDER = "000.00.00.G22"
@@ -51,12 +87,25 @@ MAX_BODY = 256 * 2**20
 
 
 class AxisFailure(Exception):
-    """A FAIL answer: HTTP status = ErrorCode (400 data, 401 credentials, 404 no such document)."""
+    """A FAIL answer: HTTP status = ErrorCode (400 data, 401 signature, 403 agency, 404 none)."""
 
     def __init__(self, status: int, description: str) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+
+
+class Caller(msgspec.Struct, frozen=True):
+    """A verified call: its account and the header map it signed (names lowercased)."""
+
+    system_id: str
+    signed: dict[str, str]
+
+    def get(self, name: str, *, required: bool = True) -> str:
+        value = self.signed.get(name.lower(), "")
+        if required and not value:
+            raise AxisFailure(400, f"header {name} is required")
+        return value
 
 
 class Message(msgspec.Struct, kw_only=True):
@@ -72,28 +121,36 @@ class Message(msgspec.Struct, kw_only=True):
     statuses: dict[str, str]
     """Receiver OrganId -> initial | processing | done | fail."""
     status_desc: dict[str, str] = {}
+    updated_time: str = ""
     replies: list[dict[str, str]] = []
     """Status messages received for this document: their docId, sender and StatusCode."""
 
-    def item(self, organ_id: str) -> dict[str, Any]:
-        """As a list item for ``organ_id``'s mailbox."""
+    def item(self, organ_id: str) -> dict[str, str]:
+        """The public list item for receiver ``organ_id``."""
         return {
             "docId": self.docId,
-            "serviceType": "eDoc",
+            "serviceType": SERVICE_TYPE,
             "messageType": self.messageType,
+            "created_time": self.created_time,
+            "updated_time": self.updated_time or self.created_time,
             "from": self.sender,
-            "to": self.receivers,
+            "to": organ_id,
             "status": self.statuses.get(organ_id, ""),
             "status_desc": self.status_desc.get(organ_id, ""),
-            "created_time": self.created_time,
         }
 
 
 class Axis:
     """The mailboxes: message metadata in memory, bodies in ``directory``."""
 
-    def __init__(self, credentials: dict[str, str], directory: str | None = None) -> None:
+    def __init__(
+        self,
+        credentials: dict[str, str],
+        agencies: dict[str, list[str]],
+        directory: str | None = None,
+    ) -> None:
         self.credentials = credentials
+        self.agencies = agencies
         self.directory = directory or tempfile.mkdtemp(prefix="lgsp-mock-axis-")
         self.messages: dict[str, Message] = {}
         self._ids = itertools.count(1)
@@ -116,48 +173,73 @@ class Axis:
         with open(self.path(doc_id), "rb") as stored:
             return stored.read()
 
-    def caller(self, request: Request[Any, Any, Any]) -> str:
-        """The agency the call is made for, once the account is checked."""
-        system = request.headers.get("systemid", "")
-        if not system or self.credentials.get(system) != request.headers.get("secret"):
-            raise AxisFailure(401, "unknown systemId or wrong secret")
-        organ_id = request.headers.get("from", "")
-        if not edxml.is_organ_id(organ_id):
-            raise AxisFailure(400, "header from must be an agency id like 000.00.12.H53")
-        return organ_id
+    def caller(self, request: Request[Any, Any, Any]) -> Caller:
+        """The account of a call whose signature checks out, and what it signed."""
+        headers = request.headers
+        sign_header, keys, claimed = (
+            headers.get(h, "") for h in (SIGN_HEADER, SIGN_KEYS, SIGN_HASH)
+        )
+        if not sign_header or not keys or not claimed:
+            raise AxisFailure(401, "the call is not signed (XroadVnpt-sign-header, -hash-header)")
+        try:
+            signed = json.loads(sign_header)
+        except ValueError:
+            raise AxisFailure(401, "XroadVnpt-sign-header is not JSON") from None
+        if not isinstance(signed, dict) or not all(isinstance(v, str) for v in signed.values()):
+            raise AxisFailure(401, "XroadVnpt-sign-header is not a JSON object of strings")
+        values = {name.lower().removeprefix(PREFIX): value for name, value in signed.items()}
+        system_id = values.get("systemid", "")
+        secret = self.credentials.get(system_id)
+        if secret is None:
+            raise AxisFailure(401, f"unknown systemid {system_id!r}")
+        expected = hmac.new(secret.encode(), sign_header.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, claimed.lower()):
+            raise AxisFailure(401, "XroadVnpt-hash-header does not match: wrong secret or altered")
+        names = [name.lower() for name in keys.split(";")]
+        if names != [name.lower().removeprefix(PREFIX) for name in signed]:
+            raise AxisFailure(401, "XroadVnpt-sign-header-key does not list the signed headers")
+        for name, value in values.items():
+            if headers.get(PREFIX + name) != value:
+                raise AxisFailure(401, f"header XroadVnpt-{name} differs from the signed value")
+        if not TIMESTAMP.match(values.get("timestamp", "")):
+            raise AxisFailure(400, "timestamp must be ddMMyyyy'T'HHmmss+SSSS")
+        return Caller(system_id=system_id, signed=values)
+
+    def owns(self, system_id: str, organ_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(organ_id, p) for p in self.agencies.get(system_id, []))
 
     def store(
         self,
         body: bytes,
         message_type: str,
         sender: str,
-        receivers: list[str],
         *,
-        check: bool = True,
+        receivers: list[str] | None = None,
         doc_id: str | None = None,
     ) -> Message:
-        """Put a message in the receivers' mailboxes, once checked to be what the headers say.
+        """Put a message in its receivers' mailboxes, once checked to be what the headers say.
 
-        Without ``check`` (a drop from the control API) anything is kept, so
+        With ``receivers`` (a drop from the control API) nothing is checked, so
         that tests can see what the gateway does with a broken message.
         """
-        doc_id = doc_id or f"{time.strftime('%Y%m%d')}-{next(self._ids):06d}"
+        doc_id = doc_id or f"{int(time.time()):08x}{next(self._ids):016x}"
         path = self.path(doc_id)
         with open(path, "wb") as out:
             out.write(body)
         try:
-            document_id = self._check(path, message_type, sender, receivers)
+            document_id, addressed = self._check(path, message_type, sender)
         except AxisFailure:
-            if check:
+            if receivers is None:
                 os.unlink(path)
                 raise
-            document_id = None
+            document_id, addressed = None, []
+        receivers = receivers or addressed
         message = Message(
             docId=doc_id,
             messageType=message_type,
             sender=sender,
             receivers=receivers,
-            created_time=time.strftime("%Y/%m/%d %H:%M:%S"),
+            created_time=time.strftime("%Y-%m-%d %H:%M:%S"),
             sha256=hashlib.sha256(body).hexdigest(),
             size=len(body),
             document_id=document_id,
@@ -166,20 +248,21 @@ class Axis:
         self.messages[doc_id] = message
         return message
 
-    def _check(self, path: str, message_type: str, sender: str, receivers: list[str]) -> str | None:
+    def _check(self, path: str, message_type: str, sender: str) -> tuple[str | None, list[str]]:
+        """(DocumentId, receivers) of a valid message from ``sender``."""
         try:
             if message_type == STATUS:
                 status = edxml.parse_status(path).header
                 answered = status.ResponseFor
-                if status.From.OrganId != sender or answered.OrganId not in receivers:
-                    raise AxisFailure(400, "from/to differ from the status message")
+                if status.From.OrganId != sender:
+                    raise AxisFailure(400, "from differs from the status message's From")
                 self._record_reply(answered.DocumentId, answered.OrganId, sender, status)
-                return answered.DocumentId
+                return answered.DocumentId, [answered.OrganId]
             with edxml.parse(path) as document:
                 header = document.header
-            if header.From.OrganId != sender or {t.OrganId for t in header.To} != set(receivers):
-                raise AxisFailure(400, "from/to differ from the document's From/To")
-            return header.DocumentId
+            if header.From.OrganId != sender:
+                raise AxisFailure(400, "from differs from the document's From")
+            return header.DocumentId, [to.OrganId for to in header.To]
         except edxml.EdxmlError as exc:
             raise AxisFailure(400, f"not a valid edXML message: {exc}"[:300]) from None
 
@@ -190,22 +273,31 @@ class Axis:
             if message.document_id == document_id and message.sender == owner:
                 message.replies.append({"from": sender, "StatusCode": status.StatusCode})
 
-    def received(self, organ_id: str, *, waiting: bool) -> list[Message]:
+    def received(self, system_id: str, message_type: str) -> list[dict[str, str]]:
+        """The waiting items of every agency of the account."""
         return [
-            m
+            m.item(organ_id)
             for m in self.messages.values()
-            if organ_id in m.statuses and (not waiting or m.statuses[organ_id] in WAITING)
+            if m.messageType == message_type
+            for organ_id, state in m.statuses.items()
+            if state in WAITING and self.owns(system_id, organ_id)
         ]
 
-    def addressed(self, doc_id: str, organ_id: str) -> Message:
+    def mailbox(self, organ_id: str) -> list[Message]:
+        return [m for m in self.messages.values() if organ_id in m.statuses]
+
+    def addressed(self, doc_id: str, system_id: str) -> Message:
+        """A message sent or received by an agency of the account."""
         message = self.messages.get(doc_id)
-        if message is None or organ_id not in (message.sender, *message.receivers):
-            raise AxisFailure(404, f"no document {doc_id} for {organ_id}")
+        if message is None or not any(
+            self.owns(system_id, organ_id) for organ_id in (message.sender, *message.receivers)
+        ):
+            raise AxisFailure(404, f"no document {doc_id} for {system_id}")
         return message
 
 
-def _ok(data: Any) -> Response[Any]:
-    return Response({"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "data": data})
+def _ok(**members: Any) -> Response[Any]:
+    return Response({"status": "OK", "ErrorCode": "0", "ErrorDesc": "", **members})
 
 
 def _fail(_: Request[Any, Any, Any], exc: AxisFailure) -> Response[Any]:
@@ -213,88 +305,91 @@ def _fail(_: Request[Any, Any, Any], exc: AxisFailure) -> Response[Any]:
     return Response(body, status_code=exc.status)
 
 
-async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    try:
-        data = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        raise AxisFailure(400, "the body must be JSON") from None
-    if not isinstance(data, dict):
-        raise AxisFailure(400, "the body must be a JSON object")
-    return data
+def _hash_matches(claimed: str, body: bytes) -> bool:
+    """``hash-file`` of ``body``, padded hex or the SDK's unpadded ``Integer.toHexString``."""
+    digest = hashlib.sha256(body).digest()
+    forms = (digest.hex(), "".join(format(byte, "x") for byte in digest))
+    return claimed.strip().lower() in forms
 
 
-def _limit(body: dict[str, Any]) -> int:
-    limit = body.get("limit", 50)
-    if not isinstance(limit, int) or limit < 1:
-        raise AxisFailure(400, "limit must be a positive whole number")
-    return limit
+def _message_type(caller: Caller) -> str:
+    if caller.get("servicetype") != SERVICE_TYPE:
+        raise AxisFailure(400, f"servicetype must be {SERVICE_TYPE}")
+    message_type = caller.get("messagetype")
+    if message_type not in (DOCUMENT, STATUS):
+        raise AxisFailure(400, f"messagetype: value in ({DOCUMENT},{STATUS})")
+    return message_type
 
 
-def create_app(credentials: dict[str, str] | None = None, directory: str | None = None) -> ASGIApp:
-    """The mock axis; ``credentials``: systemId -> secret (default: the demo account)."""
-    axis = Axis(credentials or DEMO_CREDENTIALS, directory)
+def create_app(
+    credentials: dict[str, str] | None = None,
+    directory: str | None = None,
+    agencies: dict[str, list[str]] | None = None,
+) -> ASGIApp:
+    """The mock axis; ``credentials``: systemid -> secret, ``agencies``: systemid -> patterns."""
+    axis = Axis(credentials or DEMO_CREDENTIALS, agencies or DEMO_AGENCIES, directory)
     cleanup = [] if directory else [lambda: shutil.rmtree(axis.directory, ignore_errors=True)]
 
     @post("/sendEdoc", status_code=200)
     async def send_edoc(request: Request[Any, Any, Any]) -> Response[Any]:
-        sender = axis.caller(request)
+        caller = axis.caller(request)
+        message_type = _message_type(caller)
+        sender = caller.get("from")
+        if not axis.owns(caller.system_id, sender):
+            raise AxisFailure(403, f"agency {sender} is not registered to {caller.system_id}")
         body = await request.body()
-        if request.headers.get("hash-file", "").lower() != hashlib.sha256(body).hexdigest():
+        claimed = caller.get("hash-file")
+        if body.endswith(b"\r\n") and _hash_matches(claimed, body[:-2]):
+            body = body[:-2]  # the SDK's CRLF after the file
+        elif not _hash_matches(claimed, body):
             raise AxisFailure(400, "hash-file does not match the body")
-        message_type = request.headers.get("messagetype", "")
-        if message_type not in (DOCUMENT, STATUS):
-            raise AxisFailure(400, f"messagetype must be {DOCUMENT} or {STATUS}")
-        try:
-            receivers = msgspec.json.decode(request.headers.get("to", ""), type=list[str])
-        except msgspec.DecodeError:
-            raise AxisFailure(400, "header to must be a JSON list of agency ids") from None
-        if not receivers or not all(edxml.is_organ_id(r) for r in receivers):
-            raise AxisFailure(400, "header to must list agency ids like 000.00.12.H53")
-        message = axis.store(body, message_type, sender, receivers)
-        return _ok([message.item(sender)])
+        message = axis.store(body, message_type, sender)
+        return _ok(DocId=message.docId)
 
     @post("/getReceivedEdocList", status_code=200)
     async def received(request: Request[Any, Any, Any]) -> Response[Any]:
-        organ_id = axis.caller(request)
-        limit = _limit(await _json_body(request))
-        waiting = axis.received(organ_id, waiting=True)
-        return _ok([m.item(organ_id) for m in waiting[:limit]])
+        caller = axis.caller(request)
+        return _ok(data=axis.received(caller.system_id, _message_type(caller)))
 
     @post("/getSentEdocList", status_code=200)
     async def sent(request: Request[Any, Any, Any]) -> Response[Any]:
-        organ_id = axis.caller(request)
-        limit = _limit(await _json_body(request))
-        mine = [m for m in axis.messages.values() if m.sender == organ_id]
-        return _ok([{**m.item(organ_id), "statuses": m.statuses} for m in mine[:limit]])
+        caller = axis.caller(request)
+        message_type = _message_type(caller)
+        items = [
+            m.item(organ_id)
+            for m in axis.messages.values()
+            if m.messageType == message_type and axis.owns(caller.system_id, m.sender)
+            for organ_id in m.receivers
+        ]
+        return _ok(data=items)
 
-    @post(["/countReceiveEdoc", "/countReceiveStatus"], status_code=200)
+    @route(["/countReceiveEdoc", "/countReceiveStatus"], http_method=["GET", "POST"])
     async def count(request: Request[Any, Any, Any]) -> Response[Any]:
-        organ_id = axis.caller(request)
+        caller = axis.caller(request)
         kind = STATUS if request.url.path.endswith("Status") else DOCUMENT
-        waiting = axis.received(organ_id, waiting=True)
-        return _ok([{"total": sum(m.messageType == kind for m in waiting)}])
+        return _ok(count=len(axis.received(caller.system_id, kind)))
 
     @post("/getEdoc", status_code=200)
     async def get_edoc(request: Request[Any, Any, Any]) -> Response[bytes]:
-        organ_id = axis.caller(request)
-        message = axis.addressed(str((await _json_body(request)).get("docId", "")), organ_id)
-        return Response(
-            axis.content(message.docId),
-            media_type="application/octet-stream",
-            headers={"hash-file": message.sha256, "messagetype": message.messageType},
-        )
+        caller = axis.caller(request)
+        message = axis.addressed(caller.get("docId"), caller.system_id)
+        data = base64.b64encode(axis.content(message.docId))
+        answer = b'{"status":"OK","ErrorCode":"0","ErrorDesc":"","data":"' + data + b'"}'
+        return Response(answer, media_type="application/json")
 
     @post("/updateStatus", status_code=200)
     async def update_status(request: Request[Any, Any, Any]) -> Response[Any]:
-        organ_id = axis.caller(request)
-        body = await _json_body(request)
-        message = axis.addressed(str(body.get("docId", "")), organ_id)
-        status = body.get("status")
-        if status not in STATES or organ_id not in message.statuses:
+        caller = axis.caller(request)
+        message = axis.addressed(caller.get("docid"), caller.system_id)
+        status = caller.get("status")
+        mine = [r for r in message.receivers if axis.owns(caller.system_id, r)]
+        if status not in STATES or not mine:
             raise AxisFailure(400, f"status must be one of {', '.join(STATES)}, by a receiver")
-        message.statuses[organ_id] = status
-        message.status_desc[organ_id] = str(body.get("status_desc") or "")[:500]
-        return _ok([message.item(organ_id)])
+        for organ_id in mine:
+            message.statuses[organ_id] = status
+            message.status_desc[organ_id] = caller.get("status_desc", required=False)[:500]
+        message.updated_time = time.strftime("%Y-%m-%d %H:%M:%S")
+        return _ok()
 
     @post(CONTROL_PREFIX + "inbox/{organ_id:str}", status_code=201)
     async def drop(request: Request[Any, Any, Any], organ_id: FromPath[str]) -> dict[str, Any]:
@@ -302,8 +397,9 @@ def create_app(credentials: dict[str, str] | None = None, directory: str | None 
         sender = request.query_params.get("from", DEFAULT_SENDER)
         doc_id = request.query_params.get("docId")  # a fixed id, for walkthroughs (replaces)
         body = await request.body()
-        message = axis.store(body, kind, sender, [organ_id], check=False, doc_id=doc_id)
-        return message.item(organ_id)
+        receivers = organ_id.split(",")
+        message = axis.store(body, kind, sender, receivers=receivers, doc_id=doc_id)
+        return message.item(receivers[0])
 
     @get(CONTROL_PREFIX + "documents/{doc_id:str}")
     async def document(doc_id: FromPath[str]) -> Message:
@@ -319,8 +415,8 @@ def create_app(credentials: dict[str, str] | None = None, directory: str | None 
         return axis.content(doc_id)
 
     @get(CONTROL_PREFIX + "mailbox/{organ_id:str}")
-    async def mailbox(organ_id: FromPath[str]) -> list[dict[str, Any]]:
-        return [m.item(organ_id) for m in axis.received(organ_id, waiting=False)]
+    async def mailbox(organ_id: FromPath[str]) -> list[dict[str, str]]:
+        return [m.item(organ_id) for m in axis.mailbox(organ_id)]
 
     app = Litestar(
         [

@@ -1,11 +1,19 @@
 """Inbound: take what the axis holds for the province's agencies to their own systems.
 
-Every poll interval, for each agency in ``agencies``: list its mailbox, then
-per message download it (streamed into a spooled file, hash checked), read
-its header, and hand it to the agency's system through ``AdapterHost.accept``
-(durable before it returns); only then tell the axis ``done``. A message no
-agency here can take is marked ``fail`` with the reason. A failure leaves the
-message in the mailbox for the next poll, and ``accept`` drops a repeat.
+Every poll interval, for each kind of message (``edoc``, then ``status``):
+list the account's mailbox (one for the whole ``systemid``), keep the items
+whose ``to`` is one of ``agencies``, and per message download it (decoded
+into a spooled file), read its header, and hand it to the system of each of
+its agencies here through ``AdapterHost.accept`` (durable before it
+returns); only then tell the axis ``done``.
+
+Broken edXML rules do not stop a message: it is delivered, and its issues go
+on record with it as warnings (a receiver may still read a document a
+foreign builder wrote loosely). A message is refused on the axis (``fail``
+with the reason) only when it cannot be read at all, is not addressed to the
+agency it was listed for, has no system here to go to, or fails the
+signature policy. A failure to download or store leaves it in the mailbox
+for the next poll, and ``accept`` drops a repeat.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, BinaryIO
 
+import msgspec
+
 import schemas.edxml as edxml
 from adapters.base import AdapterHost, GatewayRequest, InboundMessage, InboundRefused
-from adapters.document_axis.client import AxisClient
-from adapters.document_axis.messages import document_header, temp_spool
+from adapters.document_axis.client import AxisClient, receivers
+from adapters.document_axis.messages import read_document_header, temp_spool
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
 from adapters.errors import UpstreamError
 from adapters.logs import get_logger
@@ -26,10 +36,21 @@ log = get_logger(__name__)
 
 MAX_BACKOFF_FACTOR = 16
 """After repeated failed polls, wait up to this many poll intervals."""
+SETTLED = ("done", "fail")
+"""States of a list item that is no longer waiting (an axis may list those too)."""
 
 
 class Unroutable(Exception):
     """No agency system here can take this message; the reason goes back to the axis."""
+
+
+class Reading(msgspec.Struct, frozen=True):
+    """What routing needs of a received message, and the rules it breaks."""
+
+    sender: str
+    addressed: list[str]
+    """Documents: the To agencies; statuses: the agency whose document it answers."""
+    warnings: list[dict[str, str]]
 
 
 class Poller:
@@ -57,52 +78,87 @@ class Poller:
                 await asyncio.sleep(interval * min(2**failures, MAX_BACKOFF_FACTOR))
 
     async def poll(self) -> tuple[bool, bool]:
-        """One pass over every mailbox: (some mailbox had a full page, some agency failed)."""
+        """One pass over the mailbox: (more than a page was waiting, something failed)."""
         full = failed = False
-        for organ_id in self.settings.agencies:
+        for kind in (DOCUMENT, STATUS):
             try:
-                items = await self.client.call(
-                    self.settings.paths.get_received_edoc_list,
-                    organ_id,
-                    {"limit": self.settings.page_size},
-                    self.timeout,
+                items = await self.client.list_edocs(
+                    self.settings.paths.get_received_edoc_list, kind, self.timeout
                 )
             except UpstreamError as error:
-                log.warning(
-                    "axis_list_failed", upstream=self.name, organ=organ_id, error=error.code
-                )
+                log.warning("axis_list_failed", upstream=self.name, kind=kind, error=error.code)
                 failed = True
                 continue
-            full = full or len(items) >= self.settings.page_size
-            for item in items:
-                failed = not await self.take(organ_id, item) or failed
+            waiting = self.ours(items)
+            full = full or len(waiting) > self.settings.page_size
+            for doc_id, agencies in list(waiting.items())[: self.settings.page_size]:
+                failed = not await self.take(doc_id, kind, agencies) or failed
         return full, failed
 
-    async def take(self, organ_id: str, item: dict[str, Any]) -> bool:
+    def ours(self, items: list[dict[str, Any]]) -> dict[str, list[str]]:
+        """docId -> the agencies of this province it waits for (the mailbox has them all)."""
+        waiting: dict[str, list[str]] = {}
+        for item in items:
+            doc_id = str(item.get("docId") or "")
+            if not doc_id or str(item.get("status") or "").lower() in SETTLED:
+                continue
+            for organ_id in receivers(item):
+                if organ_id in self.settings.agencies:
+                    waiting.setdefault(doc_id, []).append(organ_id)
+        return waiting
+
+    async def take(self, doc_id: str, kind: str, agencies: list[str]) -> bool:
         """Hand one message on and settle it on the axis; False if it must be tried again."""
-        doc_id = str(item.get("docId") or "")
-        if not doc_id:
-            log.warning("axis_item_without_doc_id", upstream=self.name, organ=organ_id)
-            return True
-        message_type = str(item.get("messageType") or DOCUMENT)
         try:
             with temp_spool() as spool:
-                size = await self.client.fetch(organ_id, doc_id, spool, self.timeout)
+                size = await self.client.fetch(doc_id, spool, self.timeout)
                 spool.seek(0)
                 try:
-                    operation, sender, target = self.route(spool, message_type, organ_id)
+                    reading = self.read(spool, kind)
                 except Unroutable as refusal:
-                    log.warning(
-                        "axis_message_unroutable",
-                        upstream=self.name,
-                        organ=organ_id,
-                        doc_id=doc_id,
-                        reason=str(refusal),
-                    )
-                    await self.settle(organ_id, doc_id, "fail", str(refusal))
+                    await self.refuse(doc_id, str(refusal))
                     return True
                 spool.seek(0)
                 body = spool.read(size)
+            accepted, refused = await self.deliver(doc_id, kind, agencies, reading, body)
+            del body  # no second copy of a large document while settling
+            reasons = "; ".join(
+                reason if len(refused) == 1 else f"{organ_id}: {reason}"
+                for organ_id, reason in refused.items()
+            )
+            if not accepted:
+                await self.refuse(doc_id, reasons)
+                return True
+            await self.settle(doc_id, "done", reasons)
+        except UpstreamError as error:
+            log.warning("axis_take_failed", upstream=self.name, doc_id=doc_id, error=error.code)
+            return False
+        except Exception as exc:  # storage down: the message stays in the mailbox
+            log.warning(
+                "axis_accept_failed", upstream=self.name, doc_id=doc_id, error=type(exc).__name__
+            )
+            return False
+        return True
+
+    async def deliver(
+        self, doc_id: str, kind: str, agencies: list[str], reading: Reading, body: bytes
+    ) -> tuple[list[str], dict[str, str]]:
+        """Accept the message for each agency's system: (accepted agencies, refused -> why)."""
+        accepted: list[str] = []
+        refused: dict[str, str] = {}
+        operation = (
+            self.settings.inbound.status_operation
+            if kind == STATUS
+            else self.settings.inbound.document_operation
+        )
+        for organ_id in agencies:
+            target = self.settings.agencies[organ_id]
+            if organ_id not in reading.addressed:
+                refused[organ_id] = f"the {_noun(kind)} is not addressed to {organ_id}"
+                continue
+            if not self.host.has_upstream(target):
+                refused[organ_id] = f"the system of agency {organ_id} is not configured"
+                continue
             request = GatewayRequest(
                 operation=operation,
                 method="POST",
@@ -111,8 +167,8 @@ class Poller:
                 content_type="application/xml",
                 headers={
                     "x-lgsp-edoc-id": doc_id,
-                    "x-lgsp-message-type": message_type,
-                    "x-lgsp-from": sender,
+                    "x-lgsp-message-type": kind,
+                    "x-lgsp-from": reading.sender,
                     "x-lgsp-to": organ_id,
                 },
                 client_id=self.name,
@@ -123,20 +179,14 @@ class Poller:
                 source=self.name,
                 request=request,
                 verify_signatures=self.settings.inbound.verify_signatures,
+                warnings=reading.warnings,
             )
             try:
                 _, new = await self.host.accept(message)
             except InboundRefused as refusal:
-                log.warning(
-                    "axis_message_refused",
-                    upstream=self.name,
-                    organ=organ_id,
-                    doc_id=doc_id,
-                    reason=refusal.detail,
-                )
-                await self.settle(organ_id, doc_id, "fail", refusal.detail)
-                return True
-            del body, request, message  # no second copy of a large document while settling
+                refused[organ_id] = refusal.detail
+                continue
+            accepted.append(organ_id)
             log.info(
                 "axis_message_accepted",
                 upstream=self.name,
@@ -144,62 +194,36 @@ class Poller:
                 doc_id=doc_id,
                 target=target,
                 repeat=not new,
+                warnings=sorted({w["rule"] for w in reading.warnings}),
             )
-            await self.settle(organ_id, doc_id, "done")
-        except UpstreamError as error:
-            log.warning(
-                "axis_take_failed",
-                upstream=self.name,
-                organ=organ_id,
-                doc_id=doc_id,
-                error=error.code,
-            )
-            return False
-        except Exception as exc:  # storage down: the message stays in the mailbox
-            log.warning(
-                "axis_accept_failed",
-                upstream=self.name,
-                organ=organ_id,
-                doc_id=doc_id,
-                error=type(exc).__name__,
-            )
-            return False
-        return True
+        return accepted, refused
 
-    def route(self, spool: BinaryIO, message_type: str, organ_id: str) -> tuple[str, str, str]:
-        """(operation, sender OrganId, upstream) for a message found in ``organ_id``'s mailbox.
-
-        A document goes to the mailbox agency's system, which must be among its
-        receivers; a status goes to the system of the agency whose document it
-        answers.
-        """
-        inbound = self.settings.inbound
+    def read(self, spool: BinaryIO, kind: str) -> Reading:
+        """Sender, addressees and broken rules; ``Unroutable`` if it cannot be read at all."""
         try:
-            if message_type == STATUS:
-                status = edxml.parse_status(spool).header
-                operation, sender, owner = (
-                    inbound.status_operation,
-                    status.From.OrganId,
-                    status.ResponseFor.OrganId,
-                )
+            if kind == STATUS:
+                status = edxml.parse_status(spool, strict=False)
+                sender = status.header.From.OrganId
+                addressed = [status.header.ResponseFor.OrganId]
+                issues = status.issues
             else:
-                header = document_header(spool)
-                if organ_id not in {to.OrganId for to in header.To}:
-                    raise Unroutable(f"the document is not addressed to {organ_id}")
-                operation, sender, owner = inbound.document_operation, header.From.OrganId, organ_id
-        except edxml.EdxmlInvalid as exc:
-            first = exc.errors[0]
-            raise Unroutable(f"invalid edXML: {first.rule} at {first.path}") from None
+                header, issues = read_document_header(spool)
+                sender, addressed = header.From.OrganId, [to.OrganId for to in header.To]
         except edxml.EdxmlError as exc:
-            raise Unroutable(f"unreadable edXML: {type(exc).__name__}") from None
-        target = self.settings.agencies.get(owner)
-        if target is None:
-            raise Unroutable(f"agency {owner} is not served by this LGSP")
-        if not self.host.has_upstream(target):
-            raise Unroutable(f"the system of agency {owner} is not configured")
-        return operation, sender, target
+            raise Unroutable(f"unreadable edXML: {exc}"[:200]) from None
+        if not any(addressed):
+            raise Unroutable(f"unreadable edXML: the {_noun(kind)} names no receiver")
+        warnings = [{"path": i.path, "rule": i.rule, "message": i.message} for i in issues]
+        return Reading(sender=sender, addressed=addressed, warnings=warnings)
 
-    async def settle(self, organ_id: str, doc_id: str, status: str, reason: str = "") -> None:
-        """``updateStatus`` on the axis (``done`` or ``fail`` with why)."""
-        body = {"docId": doc_id, "status": status, "status_desc": reason}
-        await self.client.call(self.settings.paths.update_status, organ_id, body, self.timeout)
+    async def refuse(self, doc_id: str, reason: str) -> None:
+        log.warning("axis_message_refused", upstream=self.name, doc_id=doc_id, reason=reason)
+        await self.settle(doc_id, "fail", reason)
+
+    async def settle(self, doc_id: str, status: str, reason: str = "") -> None:
+        """``updateStatus`` on the axis (``done``, or ``fail`` with why)."""
+        await self.client.update_status(doc_id, status, reason, self.timeout)
+
+
+def _noun(kind: str) -> str:
+    return "status" if kind == STATUS else "document"

@@ -1,8 +1,9 @@
 """What a ``type: document_axis`` upstream is configured with.
 
-The axis's exact paths, header names and error codes are not public: the
-defaults are the names the vendor SDKs use (``document-axis.md``), and every
-one can be changed in YAML without touching code.
+No axis server code is public: the defaults are what VNPT's Java SDK sends
+(and Bkav's and TLTV's integrations, built on it, agree), read from its code;
+paths, header names, message types, hash form and error codes can all be
+changed in YAML (``protocol:``, ``paths:``, ``error_codes:``) without code.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ OrganId = Annotated[
 
 DOCUMENT = "ElectronicDocument"
 STATUS = "StatusDocument"
+"""The kinds of message as the gateway's routes and agency systems see them (``messageType``,
+``X-LGSP-Message-Type``); the axis's own words for them are ``AxisProtocol.message_types``."""
 
 
 class AxisPaths(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Where each axis operation lives, relative to ``base_url``."""
+    """Where each axis operation lives, relative to ``base_url`` (the SDK's paths)."""
 
     send_edoc: str = "/sendEdoc"
     get_received_edoc_list: str = "/getReceivedEdocList"
@@ -37,18 +40,69 @@ class AxisPaths(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class AxisHeaders(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Names of the HTTP headers the axis reads (and ``hash-file`` on what it sends back)."""
+    """Names of the entries of the signed header map (each sent as ``<prefix><name>``).
 
-    system_id: str = "systemId"
-    secret: str = "secret"
+    The defaults are the names VNPT's SDK puts in its map; Bkav's and TLTV's
+    integrations use the same. ``update_doc_id`` is ``docid`` (Bkav) where
+    ``get_doc_id`` is ``docId`` (SDK example): HTTP header names are
+    case-insensitive, but the names go into the signed JSON as written.
+    """
+
+    system_id: str = "systemid"
+    timestamp: str = "timestamp"
+    content_type: str = "Content-Type"
     sender: str = "from"
-    """The agency on whose behalf a call is made (the sender, for ``sendEdoc``)."""
-    receivers: str = "to"
-    """JSON list of receiver agency ids."""
-    message_type: str = "messagetype"
+    """The sending agency (``sendEdoc``): the edXML From/OrganId."""
     service_type: str = "servicetype"
+    message_type: str = "messagetype"
     hash: str = "hash-file"
-    """SHA-256 hex of the body."""
+    """SHA-256 hex of the edXML sent (``sendEdoc``)."""
+    get_doc_id: str = "docId"
+    """The document to download (``getEdoc``)."""
+    update_doc_id: str = "docid"
+    """The document whose state is set (``updateStatus``)."""
+    status: str = "status"
+    """The state set by ``updateStatus``: ``processing``, ``done`` or ``fail``."""
+    status_desc: str = "status_desc"
+    """Why, sent with ``updateStatus`` when there is a reason (a ``fail``); ``""`` never sends
+    it. The SDK has no such entry: an assumption, from the ``status_desc`` of list items."""
+
+
+class MessageTypes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The axis's ``messagetype`` values (the SDK's enum ``MessageType``)."""
+
+    document: str = "edoc"
+    status: str = "status"
+
+
+class AxisProtocol(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How this axis wants to be spoken to; the defaults are VNPT's Java SDK (``JAVA_SDK_VXP``).
+
+    Every call sends the header map signed as the SDK signs it: each entry as
+    ``<prefix><name>``, ``<prefix>sign-header`` = the compact JSON of those
+    headers, ``<prefix>sign-header-key`` = their names joined by ``;``,
+    ``<prefix>hash-header`` = lowercase hex HMAC-SHA256 of the JSON keyed with
+    the secret (never sent). Change a value here for an axis (or a vendor's
+    build of it) known to differ; what is still an assumption is listed in
+    ``adapters/document_axis/__init__.py``.
+    """
+
+    header_prefix: str = "XroadVnpt-"
+    version: str = "3.0.201608"
+    """Sent as ``<prefix>version`` (not signed)."""
+    user_agent: str = "JAVASDKAgent/1.0.0 XRoad/VPCP"
+    service_type: str = "eDoc"
+    message_types: MessageTypes = msgspec.field(default_factory=MessageTypes)
+    headers: AxisHeaders = msgspec.field(default_factory=AxisHeaders)
+    hash_file: Literal["unpadded", "padded"] = "unpadded"
+    """How ``hash-file`` is written: the SDK's ``Integer.toHexString`` per byte drops leading
+    zeros (``unpadded``, 57 to 64 characters); ``padded`` is the usual 64. Both are accepted
+    when the gateway checks one."""
+    body_trailer: Literal["crlf", "none"] = "crlf"
+    """The SDK appends CRLF after the edXML it uploads (not hashed); ``none`` sends the bytes
+    alone."""
+    send_answer_doc_id: str = "DocId"
+    """The key of the new document's id in the ``sendEdoc`` answer (top level)."""
 
 
 class Credentials(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -89,17 +143,18 @@ class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=
     agencies: dict[OrganId, str] = {}
     """The province's agencies: OrganId -> the configured upstream of its document system.
 
-    Their mailboxes are polled, and only they may send through this upstream.
+    The account's mailbox (one for the whole ``system_id``) is polled for the
+    items whose ``to`` is one of them, and only they may send through this upstream.
     """
-    service_type: str = "eDoc"
+    protocol: AxisProtocol = msgspec.field(default_factory=AxisProtocol)
     paths: AxisPaths = msgspec.field(default_factory=AxisPaths)
-    headers: AxisHeaders = msgspec.field(default_factory=AxisHeaders)
     error_codes: ErrorCodes = msgspec.field(default_factory=ErrorCodes)
     inbound: Inbound = msgspec.field(default_factory=Inbound)
     poll_interval: Duration = "30s"
     poll_timeout: Duration = "60s"
     """Deadline of each axis call the poller makes (a 20 MB download included)."""
     page_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
-    """Documents taken from one mailbox per poll."""
+    """Messages of each kind (documents, statuses) taken from the mailbox per poll; the default
+    ``limit`` of the list operations."""
     tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)

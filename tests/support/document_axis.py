@@ -18,8 +18,10 @@ import httpx
 import msgspec
 import pytest
 
+from adapters.document_axis.client import axis_timestamp, now, signed_headers
 from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
+from adapters.document_axis.settings import AxisProtocol
 from gateway.app import create_app
 from tests.support.config import TEST_KEY, write_config
 from tests.support.servers import Receive, Scope, Send, free_port, lifespan, serve_in_thread
@@ -201,6 +203,21 @@ def wait_settled(setup: Setup, doc_id: str, organ_id: str) -> dict[str, Any]:
             return view
         assert time.monotonic() < deadline, view
         time.sleep(0.05)
+
+
+def call_axis_as(
+    setup: Setup, system_id: str, path: str, entries: list[tuple[str, str]], body: bytes = b""
+) -> Any:
+    """A call to the axis by another of its accounts (another province's SDK), signed as the
+    SDK signs: how Văn phòng Chính phủ answers a document in these tests."""
+    content_type = "application/octet-stream" if body else "application/json"
+    base = [("timestamp", axis_timestamp(now())), ("systemid", system_id)]
+    headers = signed_headers(
+        [*base, ("Content-Type", content_type), *entries],
+        DEMO_CREDENTIALS[system_id],
+        AxisProtocol(),
+    )
+    return httpx.post(f"{setup.axis}{path}", content=body, headers=headers, timeout=10).json()
 
 
 def drop_inbound(setup: Setup, organ_id: str, body: bytes, **params: str) -> str:
