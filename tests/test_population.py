@@ -435,15 +435,22 @@ def test_no_full_id_number_in_the_gateway_log(gateway: httpx.Client) -> None:
         gateway.post(LOOKUP, json={"so_dinh_danh": "001203099999"})
         gateway.post(VERIFY, json={"so_dinh_danh": "079195001234", "ho_va_ten": "Trần Thị B"})
         gateway.post(VERIFY, json={"so_dinh_danh": "079195001234", "ngay_sinh": "1990"})
+        relative = {
+            "quan_he": "cha",
+            "so_dinh_danh": "001075001111",
+            "ho_va_ten": "Nguyễn Văn Bình",
+        }
+        gateway.post(RELATIVES, json={"so_dinh_danh": "001203012345", "nguoi_than": [relative]})
     finally:
         logs.configure(LoggingSettings(level="warning"))
     text = stream.getvalue().decode()
     lines = [json.loads(line) for line in text.splitlines()]
     calls = [line for line in lines if line["event"] == "population_call"]
     assert [line["so_dinh_danh"] for line in calls] == [
-        "001******345", "001******999", "079******234"
+        "001******345", "001******999", "079******234", "001******345"
     ]  # fmt: skip
+    assert calls[-1]["operation"] == "XacMinhThongTinNhanThan"
     assert calls[0]["ly_do"] == "hồ sơ 038******567"
-    assert len([line for line in lines if line["event"] == "request"]) == 4
-    for full in ("001203012345", "001203099999", "079195001234", "038088004567"):
+    assert len([line for line in lines if line["event"] == "request"]) == 5
+    for full in ("001203012345", "001203099999", "079195001234", "038088004567", "001075001111"):
         assert full not in text

@@ -434,6 +434,8 @@ def create_app(
     expected = Credentials(
         user=user, secret=secret, x_road_client=x_road_client, api_key=api_key, auth_url=auth_url
     )
+    if verify_profile not in VERIFY:
+        raise ValueError(f"verify_profile {verify_profile!r}: one of {', '.join(VERIFY)}")
     verify_request, verify_answer = VERIFY[verify_profile]
     namespaces = {LOOKUP: BCA, verify_request: BCA, RELATIVES: QLDC}
     answered = itertools.count(1)
