@@ -247,7 +247,10 @@ def test_lookup_of_an_unknown_citizen_answers_an_empty_collection(
         body = {**LOOKUP, "SoDinhDanh": "079195001234"}
         response = client.post("/v1/population/lookup", json=body, headers=HEADERS)
     assert response.status_code == 200, response.text
-    assert response.json() == {"CongDan": []}
+    # The collection's attributes (anhnbt's CongdanCollection.xsd) come too, null if absent.
+    assert response.json() == {
+        "CongDan": [], "SoCongDan": None, "GhiChu": None, "ThoiDiemDuLieu": None, "id": None
+    }  # fmt: skip
 
 
 def test_verify_answers_an_object_with_ton_tai(
@@ -285,7 +288,7 @@ def test_configured_headers_and_request_id_reach_the_soap_server_over_loopback(
         assert call.headers["x-request-id"] == request_id
         assert call.headers["x-lgsp-client"] == "agency-a"
         assert call.headers["content-type"].startswith("text/xml")
-        assert call.headers["soapaction"] == '"TraCuuThongTinCongDan"'
+        assert call.headers["soapaction"] == '""'  # the WSDL's soapAction, as C06 sends it
         # The caller's gateway credential never travels upstream.
         assert TEST_KEY not in call.headers.values()
 

@@ -25,6 +25,7 @@ from adapters.dvcqg.settings import DvcqgSettings
 from adapters.errors import RequestRejected
 from gateway.app import create_app
 from schemas.dvcqg import checksum
+from tests.fixtures.dvcqg import opencps
 from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
 from tests.support.servers import free_port, serve_in_thread
 
@@ -70,6 +71,7 @@ routes:
   - {{id: dossier-progress, match: {{method: POST, path: /v1/dvcqg/progress}}, clients: [agency-a], upstream: portal, operation: CapNhatTienDoHoSoMC, request: {{schema: dvcqg.CapNhatTienDoHoSoMC}}}}
   - {{id: dossier-lookup, match: {{method: GET, path: "/v1/dvcqg/dossiers/{{ma_ho_so}}"}}, clients: [agency-a], upstream: portal, operation: TraCuuHoSo, timeout: 500ms}}
   - {{id: procedures, match: {{method: GET, path: /v1/dvcqg/procedures}}, clients: [agency-a], upstream: portal, operation: LayDanhSachTTHC}}
+  - {{id: procedure, match: {{method: GET, path: "/v1/dvcqg/procedures/{{ma_tthc}}"}}, clients: [agency-a], upstream: portal, operation: LayThuTuc}}
   - {{id: agencies, match: {{method: GET, path: /v1/dvcqg/agencies}}, clients: [agency-a], upstream: portal, operation: LayDanhMucCoQuan}}
   - {{id: fields, match: {{method: GET, path: /v1/dvcqg/fields}}, clients: [agency-a], upstream: portal, operation: LayDanhMucLinhVuc}}
   - {{id: question-sync, match: {{method: POST, path: /v1/dvcqg/questions}}, clients: [agency-a], upstream: portal, operation: DongBoHoiDap}}
@@ -186,9 +188,11 @@ def test_dossier_sync_progress_and_lookup(gw: Setup) -> None:
     assert (record["MaHoSo"], record["MaTTHC"], record["TrangThaiHoSo"]) == (ma, "1.001612", 4)
     assert "ChuHoSo" not in record  # the lookup answers the dossier, not its owner
 
+    # The portal answers an unknown dossier with an empty result, not an error.
     missing = gw.gateway.get("/v1/dvcqg/dossiers/000.00.11.H53-000000-0000", headers=KEY)
     body = problem(missing, 404, "not_found")
-    assert "Không tìm thấy hồ sơ" in body["detail"]
+    assert "no dossier 000.00.11.H53-000000-0000" in body["detail"]
+    assert gw.requests("TraCuuHoSo") == 2
 
 
 def test_status_regression_refused_before_the_portal_is_called(gw: Setup) -> None:
@@ -212,27 +216,27 @@ def test_status_regression_refused_before_the_portal_is_called(gw: Setup) -> Non
 
 
 def test_portal_refusal_of_data_is_upstream_rejected_with_its_message(gw: Setup) -> None:
-    """The portal knows a later status than the gateway does (synced by another system)."""
-    ma = "000.00.11.H53-261122-0103"
+    """The portal knows a later status than the gateway does (synced by OpenCPS, say)."""
+    ma = opencps.MA_HO_SO
+    dstcode = {"dstcode": portal_mock.DEMO_DSTCODE}
     login = gw.mock.post(
         portal_mock.AUTH_PATH,
         json={"username": portal_mock.DEMO_USERNAME, "password": portal_mock.DEMO_PASSWORD},
-        headers={"dstcode": portal_mock.DEMO_DSTCODE},
+        headers=dstcode,
     ).json()
     assert login["error_code"] == 0
-    direct = gw.mock.post(
-        portal_mock.INTEGRATION_PATH,
-        json={
-            "session": login["session"],
-            "madonvi": portal_mock.DEMO_MADONVI,
-            "service": "DongBoHoSoMC",
-            "isUpdating": "False",
-            "data": [dossier(ma, 9)],
-        },
-    ).json()
-    assert direct["error_code"] == "00"
+    sync = {
+        **opencps.OPENCPS_SYNC,
+        "session": login["session"],
+        "data": [{**opencps.OPENCPS_DOSSIER, "TrangThaiHoSo": "9"}],
+    }
+    # The mock, like the portal OpenCPS talks to, wants dstcode on every call.
+    without = gw.mock.post(portal_mock.INTEGRATION_PATH, json=sync).json()
+    assert without["error_code"] == "-1"
+    direct = gw.mock.post(portal_mock.INTEGRATION_PATH, json=sync, headers=dstcode).json()
+    assert direct["error_code"] == "00", direct
 
-    refused = gw.gateway.post("/v1/dvcqg/dossiers", json=dossier(ma, 5), headers=KEY)
+    refused = gw.gateway.post("/v1/dvcqg/dossiers", json={**dossier(ma, 5)}, headers=KEY)
     body = problem(refused, 422, "upstream_rejected")
     assert "không thể chuyển từ 9 về 5" in body["detail"]
     assert refused.headers["x-lgsp-error-source"] == "upstream"
@@ -311,6 +315,22 @@ def test_catalogues(gw: Setup) -> None:
 
     fields = gw.gateway.get("/v1/dvcqg/fields", headers=KEY).json()["items"]
     assert {"MaLinhVuc": "G09-TP02", "TenLinhVuc": "Hộ tịch", "MaNganh": "TP"} in fields
+
+    one = gw.gateway.get("/v1/dvcqg/procedures/1.009994", headers=KEY)
+    assert one.status_code == 200, one.text
+    assert one.json() == {
+        "MaTTHC": "1.009994",
+        "TenTTHC": "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ",
+        "MaLinhVuc": "G09-XD01",
+        "TenLinhVuc": "Hoạt động xây dựng",
+        "MaCoQuan": "000.11.35.H53",
+        "CapThucHien": "Cấp huyện",
+        "MucDo": 3,
+        "ThoiHanGiaiQuyet": "15 ngày",
+        "LinhVucThucHien": [{"MaLinhVuc": "G09-XD01", "TenLinhVuc": "Hoạt động xây dựng"}],
+    }
+    problem(gw.gateway.get("/v1/dvcqg/procedures/9.999999", headers=KEY), 404, "not_found")
+    assert gw.requests("LayThuTuc") == 2
 
     unknown = gw.gateway.get("/v1/dvcqg/procedures", params={"Foo": "1"}, headers=KEY)
     body = problem(unknown, 422, "schema_invalid")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ import httpx
 import msgspec
 import pytest
 
-from adapters.population import mock
+from adapters.population import mock, wire
 from adapters.population.auth import auth_headers
 from gateway import logs
 from gateway.app import create_app
@@ -29,6 +30,7 @@ from tests.support.servers import serve_in_thread
 
 LOOKUP = "/v1/population/citizens/lookup"
 VERIFY = "/v1/population/citizens/verify"
+RELATIVES = "/v1/population/citizens/relatives/verify"
 HEADERS = {"X-API-Key": TEST_KEY}
 
 CONFIG = (
@@ -45,6 +47,15 @@ upstreams:
     api_key: ${{POP_API_KEY}}
     ma_don_vi: 000.00.11.H53
     ma_dvc: "1.001612"
+  population-suffixed:
+    type: population
+    address: SUFFIXED/dancu
+    user: ${{POP_USER}}
+    secret: ${{POP_SECRET}}
+    x_road_client: ${{POP_CLIENT}}
+    api_key: ${{POP_API_KEY}}
+    verify_profile: suffixed
+    ma_dvc: "033"
   population-wrong-secret:
     type: population
     address: MOCK/dancu
@@ -64,6 +75,19 @@ routes:
     match: {{method: POST, path: /v1/population/citizens/verify}}
     clients: [agency-a]
     upstream: population
+    operation: verify
+    timeout: 2s
+  - id: relatives
+    match: {{method: POST, path: /v1/population/citizens/relatives/verify}}
+    clients: [agency-a]
+    request: {{schema: population.CitizenRelativesRequest}}
+    upstream: population
+    operation: relatives
+    timeout: 2s
+  - id: verify-suffixed
+    match: {{method: POST, path: /v1/population/suffixed/verify}}
+    clients: [agency-a]
+    upstream: population-suffixed
     operation: verify
     timeout: 2s
   - id: lookup-wrong-secret
@@ -89,9 +113,22 @@ def mock_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def gateway(mock_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def suffixed_url() -> Iterator[str]:
+    """A mock speaking anhnbt's XacThucThongTinCongDanRequest variant."""
+    with serve_in_thread(mock.create_app(verify_profile="suffixed")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    mock_url: str, suffixed_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
     directory = tmp_path_factory.mktemp("population")
-    text = CONFIG.replace("MOCK", mock_url).replace("DB", str(directory / "gateway.db"))
+    text = (
+        CONFIG.replace("MOCK", mock_url)
+        .replace("SUFFIXED", suffixed_url)
+        .replace("DB", str(directory / "gateway.db"))
+    )
     app = create_app(str(write_config(directory, text)))
     with pytest.MonkeyPatch.context() as environ:
         for name, value in ENVIRON.items():
@@ -170,7 +207,13 @@ def test_lookup_of_a_readme_citizen(gateway: httpx.Client, mock_url: str) -> Non
     assert citizen["thuong_tru"]["ma_tinh"] == "01"
     assert citizen["thuong_tru"]["ten_tinh"] == "Thành phố Hà Nội"
     assert citizen["chu_ho"]["quan_he"] == "Con"
-    assert citizen["cha"] is None  # not in the answer: null, not dropped
+    # Cha as the national system writes it (SoDinhDanh, QuocTich, HoVaTen{Ho, ChuDem, Ten}).
+    assert citizen["cha"] == {
+        "ho_va_ten": "Nguyễn Văn Bình", "so_dinh_danh": "001075001111", "so_cmnd": None,
+        "quoc_tich": "VN",
+    }  # fmt: skip
+    assert citizen["vo_chong"] is None  # not in the answer: null, not dropped
+    assert answer["thoi_diem_du_lieu"]  # the collection's ThoiDiemDuLieu
     assert upstream_calls(mock_url) == 1
 
 
@@ -216,6 +259,91 @@ def test_verify_matching_and_not_matching(gateway: httpx.Client) -> None:
     assert wrong_date.json()["khop"] is False
     unknown = gateway.post(VERIFY, json={**declared, "so_dinh_danh": "079195009999"})
     assert unknown.json()["khop"] is False
+
+
+def test_verify_in_the_suffixed_profile(gateway: httpx.Client, suffixed_url: str) -> None:
+    """anhnbt's variant: XacThucThongTinCongDanRequest/MaDichVu, no birth date sent."""
+    declared = {"so_dinh_danh": "079195001234", "ho_va_ten": "Trần Thị Bích Ngọc"}
+    same = gateway.post("/v1/population/suffixed/verify", json={**declared, "ngay_sinh": "1995"})
+    assert same.status_code == 200, same.text
+    assert same.json()["khop"] is True
+    assert same.json()["da_doi_chieu"] == ["so_dinh_danh", "ho_va_ten"]  # the year is not sent
+    other = gateway.post("/v1/population/suffixed/verify", json={**declared, "ho_va_ten": "Trần B"})
+    assert other.json()["khop"] is False
+    stats = httpx.get(f"{suffixed_url}/__mock/stats").json()["requests"]
+    assert stats == {"XacThucThongTinCongDanRequest": 2}
+
+
+def test_the_plain_profile_is_refused_by_a_suffixed_service(suffixed_url: str) -> None:
+    """Each side keeps its own names: the wrong variant is a fault, not a silent pass."""
+    headers = auth_headers(
+        user=mock.DEMO_USER,
+        secret=mock.DEMO_SECRET,
+        auth_url=f"{suffixed_url}/dancu",
+        x_road_client=mock.DEMO_X_ROAD_CLIENT,
+        api_key=mock.DEMO_API_KEY,
+        timestamp_ms=time.time_ns() // 1_000_000,
+    )
+    body = wire.envelope(
+        "XacThucThongTinCongDan", wire.DAN, wire.LOOKUP_FIELDS, {"SoDinhDanh": "079195001234"}
+    )
+    refused = httpx.post(
+        f"{suffixed_url}/dancu", content=body, headers={**headers, "SOAPAction": '""'}
+    )
+    assert refused.status_code == 500
+    assert b"XacThucThongTinCongDan" in refused.content and b"faultcode" in refused.content
+
+
+def test_relatives_verified_against_the_record(gateway: httpx.Client, mock_url: str) -> None:
+    citizen = {"so_dinh_danh": "001203012345", "ho_va_ten": "Nguyễn Văn An"}
+    declared = [
+        {"quan_he": "cha", "so_dinh_danh": "001075001111", "ho_va_ten": "nguyễn  văn bình"},
+        {"quan_he": "me", "ho_va_ten": "Lê Thị Hoa"},
+    ]
+    response = gateway.post(RELATIVES, json={**citizen, "nguoi_than": declared})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "khop": True,
+        "ma_yeu_cau": response.headers["x-request-id"],
+        "nguoi_than": [
+            {"quan_he": "cha", "khop": True, "da_doi_chieu": ["so_dinh_danh", "ho_va_ten"]},
+            {"quan_he": "me", "khop": True, "da_doi_chieu": ["ho_va_ten"]},
+        ],
+    }
+    wrong = [
+        {"quan_he": "me", "ho_va_ten": "Lê Thị Hồng"},
+        {"quan_he": "vo_chong", "ho_va_ten": "Phạm Thị Lan"},  # none on record
+    ]
+    mismatch = gateway.post(RELATIVES, json={**citizen, "nguoi_than": wrong}).json()
+    assert mismatch["khop"] is False
+    assert [r["khop"] for r in mismatch["nguoi_than"]] == [False, False]
+    unknown = gateway.post(RELATIVES, json={"so_dinh_danh": "001203099999", "nguoi_than": declared})
+    problem(unknown, 404, "not_found")
+    stats = httpx.get(f"{mock_url}/__mock/stats").json()["requests"]
+    assert stats == {"XacMinhThongTinNhanThan": 3}
+
+
+def test_relatives_pre_checks_give_every_path(gateway: httpx.Client, mock_url: str) -> None:
+    body = {
+        "so_dinh_danh": "001203012345",
+        "ngay_sinh": "1990",
+        "nguoi_than": [
+            {"quan_he": "cha", "so_dinh_danh": "003075001111"},
+            {"quan_he": "cha", "ho_va_ten": "Nguyễn Văn Bình"},
+            {"quan_he": "me"},
+        ],
+    }
+    errors = problem(gateway.post(RELATIVES, json=body), 422, "schema_invalid")["errors"]
+    assert [e["path"] for e in errors] == [
+        "$.nguoi_than[0].so_dinh_danh",
+        "$.nguoi_than[2].ho_va_ten",
+    ]
+    body["nguoi_than"] = body["nguoi_than"][1:2] * 2
+    errors = problem(gateway.post(RELATIVES, json=body), 422, "schema_invalid")["errors"]
+    assert [e["path"] for e in errors] == ["$.ngay_sinh", "$.nguoi_than[1].quan_he"]
+    empty = gateway.post(RELATIVES, json={"so_dinh_danh": "001203012345", "nguoi_than": []})
+    assert problem(empty, 422, "schema_invalid")["errors"][0]["path"] == "$.nguoi_than"
+    assert upstream_calls(mock_url) == 0
 
 
 def test_ids_failing_the_pre_check_never_reach_the_national_system(
@@ -307,15 +435,22 @@ def test_no_full_id_number_in_the_gateway_log(gateway: httpx.Client) -> None:
         gateway.post(LOOKUP, json={"so_dinh_danh": "001203099999"})
         gateway.post(VERIFY, json={"so_dinh_danh": "079195001234", "ho_va_ten": "Trần Thị B"})
         gateway.post(VERIFY, json={"so_dinh_danh": "079195001234", "ngay_sinh": "1990"})
+        relative = {
+            "quan_he": "cha",
+            "so_dinh_danh": "001075001111",
+            "ho_va_ten": "Nguyễn Văn Bình",
+        }
+        gateway.post(RELATIVES, json={"so_dinh_danh": "001203012345", "nguoi_than": [relative]})
     finally:
         logs.configure(LoggingSettings(level="warning"))
     text = stream.getvalue().decode()
     lines = [json.loads(line) for line in text.splitlines()]
     calls = [line for line in lines if line["event"] == "population_call"]
     assert [line["so_dinh_danh"] for line in calls] == [
-        "001******345", "001******999", "079******234"
+        "001******345", "001******999", "079******234", "001******345"
     ]  # fmt: skip
+    assert calls[-1]["operation"] == "XacMinhThongTinNhanThan"
     assert calls[0]["ly_do"] == "hồ sơ 038******567"
-    assert len([line for line in lines if line["event"] == "request"]) == 4
-    for full in ("001203012345", "001203099999", "079195001234", "038088004567"):
+    assert len([line for line in lines if line["event"] == "request"]) == 5
+    for full in ("001203012345", "001203099999", "079195001234", "038088004567", "001075001111"):
         assert full not in text

@@ -1,7 +1,7 @@
 """The national document-exchange axis (VDXP): outbound documents, inbound polling, a mock axis.
 
 No axis server code is public; the wire protocol is what public clients
-send and parse (``/work/shared/domain/wire-evidence.md``, "Document axis"),
+send and parse (VNPT's SDK, Bkav's and other provinces' integrations),
 and the defaults of ``settings.AxisProtocol`` are VNPT's Java SDK
 (``JAVA_SDK_VXP`` 2.0.x). Where each detail comes from:
 

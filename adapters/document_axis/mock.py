@@ -1,7 +1,6 @@
 """A mock national document-exchange axis: one mailbox per account, on loopback.
 
-It speaks the protocol as VNPT's Java SDK does (see
-``/work/shared/domain/wire-evidence.md``, "Document axis"), with its own
+It speaks the protocol as VNPT's Java SDK (``JAVA_SDK_VXP``) does, with its own
 copy of the constants and its own signature check, so that the adapter and
 the mock cannot agree on a wrong detail unnoticed:
 

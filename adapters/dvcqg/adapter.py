@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
@@ -15,7 +15,7 @@ from adapters.base import (
     GatewayResponse,
     UpstreamHealth,
 )
-from adapters.dvcqg import payments
+from adapters.dvcqg import payments, wire
 from adapters.dvcqg.agency import convert, json_answer, query_filters
 from adapters.dvcqg.errors import DossierStatusRegression
 from adapters.dvcqg.portal import NotFoundAtPortal, Portal, Reply
@@ -27,16 +27,24 @@ from schemas.dvcqg import records as r
 
 log = get_logger(__name__)
 
+T = TypeVar("T", bound=msgspec.Struct)
 STATUS_KEY = "status:{}"
 """State key of a dossier's last synced status (value: the code as text)."""
 
 
 class Sync(msgspec.Struct, frozen=True):
-    """A push of one record; ``status_field`` names the dossier status it sets, if any."""
+    """A push of one record in ``data``; ``status_field`` names the dossier status it sets.
+
+    ``receipt_from`` fills the receipt from the record sent when the portal's
+    answer leaves a field out: (receipt field, record field).
+    """
 
     record: type[msgspec.Struct]
     receipt: type[msgspec.Struct]
     status_field: str | None
+    receipt_from: tuple[tuple[str, str], ...]
+    updating: bool = False
+    """Whether the envelope carries ``isUpdating`` (OpenCPS sends it with DongBoHoSoMC only)."""
 
 
 class Listing(msgspec.Struct, frozen=True):
@@ -48,9 +56,20 @@ class Listing(msgspec.Struct, frozen=True):
 
 
 SYNCS: dict[str, Sync] = {
-    "DongBoHoSoMC": Sync(r.DongBoHoSoMC, r.DongBoKetQua, "TrangThaiHoSo"),
-    "CapNhatTienDoHoSoMC": Sync(r.CapNhatTienDoHoSoMC, r.DongBoKetQua, "TrangThai"),
-    "DongBoHoiDap": Sync(r.DongBoHoiDap, r.DongBoHoiDapKetQua, None),
+    "DongBoHoSoMC": Sync(
+        r.DongBoHoSoMC,
+        r.DongBoKetQua,
+        "TrangThaiHoSo",
+        (("MaHoSo", "MaHoSo"), ("TrangThaiHoSo", "TrangThaiHoSo")),
+        updating=True,
+    ),
+    "CapNhatTienDoHoSoMC": Sync(
+        r.CapNhatTienDoHoSoMC,
+        r.DongBoKetQua,
+        "TrangThai",
+        (("MaHoSo", "MaHoSo"), ("TrangThaiHoSo", "TrangThai")),
+    ),
+    "DongBoHoiDap": Sync(r.DongBoHoiDap, r.DongBoHoiDapKetQua, None, (("MaCauHoi", "MaCauHoi"),)),
 }
 LISTINGS: dict[str, Listing] = {
     "LayDanhSachTTHC": Listing(r.LocThuTuc, r.ThuTucHanhChinh, share=True),
@@ -59,7 +78,8 @@ LISTINGS: dict[str, Listing] = {
     "LayDanhSachHoiDapGuiTuDVCQG": Listing(r.LocHoiDap, r.CauHoiDVCQG, share=False),
 }
 LOOKUP = "TraCuuHoSo"
-OPERATIONS = frozenset({*SYNCS, *LISTINGS, LOOKUP, payments.CREATE, payments.CALLBACK})
+PROCEDURE = "LayThuTuc"
+OPERATIONS = frozenset({*SYNCS, *LISTINGS, LOOKUP, PROCEDURE, payments.CREATE, payments.CALLBACK})
 
 
 class DvcqgAdapter:
@@ -96,6 +116,8 @@ class DvcqgAdapter:
             return await self._list(operation, LISTINGS[operation], request)
         if operation == LOOKUP:
             return await self._lookup(request)
+        if operation == PROCEDURE:
+            return await self._procedure(request)
         if operation == payments.CREATE:
             return await payments.create(self, request)
         if operation == payments.CALLBACK:
@@ -105,76 +127,83 @@ class DvcqgAdapter:
 
     async def _sync(self, service: str, sync: Sync, request: GatewayRequest) -> GatewayResponse:
         record = convert(bodies.json_body(request), sync.record)
-        data = msgspec.to_builtins(record)
+        sent = msgspec.to_builtins(record)
         state = self.state() if sync.status_field else None
-        key = STATUS_KEY.format(data.get("MaHoSo"))
+        key = STATUS_KEY.format(sent.get("MaHoSo"))
         last = await state.get(key) if state is not None else None
-        status: int | None = data.get(sync.status_field) if sync.status_field else None
+        status: int | None = sent.get(sync.status_field) if sync.status_field else None
         if status is not None and last is not None and status < int(last):
-            raise _regression(data["MaHoSo"], sync.status_field or "", int(last), status)
-        reply = await self.portal.call(
-            service,
-            [data],
-            deadline=request.deadline,
-            share=False,
-            updating=service == "DongBoHoSoMC" and last is not None,
-        )
+            raise _regression(sent["MaHoSo"], sync.status_field or "", int(last), status)
+        fields: dict[str, Any] = {"data": [wire.record(record)]}
+        if sync.updating:
+            fields = {"isUpdating": wire.flag(last is not None), **fields}
+        reply = await self.portal.call(service, fields, deadline=request.deadline, share=False)
         if state is not None and status is not None:
             await state.put(key, str(status))
-        receipt = self._items(reply, sync.receipt, service)
-        answer = {"message": reply.message, **(msgspec.to_builtins(receipt[0]) if receipt else {})}
-        return json_answer(answer)
+        given = {ours: sent.get(theirs) for ours, theirs in sync.receipt_from}
+        answered = self._result(reply)
+        first = answered[0] if answered and isinstance(answered[0], dict) else {}
+        receipt = self._read([{**given, **first}], sync.receipt, service)
+        return json_answer({"message": reply.message, **msgspec.to_builtins(receipt[0])})
 
     async def _list(
         self, service: str, listing: Listing, request: GatewayRequest
     ) -> GatewayResponse:
         filters = msgspec.to_builtins(query_filters(request, listing.filters))
         reply = await self.portal.call(
-            service,
-            [filters] if filters else [],
-            deadline=request.deadline,
-            share=listing.share,
-            updating=False,
+            service, filters, deadline=request.deadline, share=listing.share
         )
-        return json_answer(
-            {"items": msgspec.to_builtins(self._items(reply, listing.item, service))}
-        )
+        items = self._read(self._result(reply), listing.item, service)
+        return json_answer({"items": msgspec.to_builtins(items)})
 
     async def _lookup(self, request: GatewayRequest) -> GatewayResponse:
-        data: dict[str, Any] = {}
-        if request.body:
-            data = bodies.json_body(request)
-        elif "ma_ho_so" in request.path_params:
-            data = {"MaHoSo": request.path_params["ma_ho_so"]}
-        else:
-            data = msgspec.to_builtins(query_filters(request, r.TraCuuHoSo))
-        query = convert(data, r.TraCuuHoSo)
-        try:
-            reply = await self.portal.call(
-                LOOKUP,
-                [{"MaHoSo": query.MaHoSo}],
-                deadline=request.deadline,
-                share=False,
-                updating=False,
-            )
-            found = self._items(reply, r.HoSo, LOOKUP)
-            if not found:
-                raise NotFoundAtPortal(f"{LOOKUP}: {self.name} returned no dossier")
-        except NotFoundAtPortal as exc:
-            raise UpstreamNotFound(f"no dossier {query.MaHoSo} at {self.name}: {exc}") from None
-        return json_answer(msgspec.to_builtins(found[0]))
+        query = convert(self._key(request, "ma_ho_so", "MaHoSo", r.TraCuuHoSo), r.TraCuuHoSo)
+        found = await self._one(LOOKUP, {"mahoso": query.MaHoSo}, r.HoSo, request)
+        if found is None:
+            raise UpstreamNotFound(f"no dossier {query.MaHoSo} at {self.name}")
+        return json_answer(msgspec.to_builtins(found))
 
-    def _items(self, reply: Reply, kind: type[msgspec.Struct], service: str) -> list[Any]:
-        """The reply's result as ``kind`` items (one object counts as a list of one)."""
+    async def _procedure(self, request: GatewayRequest) -> GatewayResponse:
+        query = convert(self._key(request, "ma_tthc", "MaTTHC", r.LayThuTuc), r.LayThuTuc)
+        found = await self._one(PROCEDURE, {"maTTHC": query.MaTTHC}, r.ThuTucChiTiet, request)
+        if found is None:
+            raise UpstreamNotFound(f"no procedure {query.MaTTHC} at {self.name}")
+        return json_answer(msgspec.to_builtins(found))
+
+    def _key(
+        self, request: GatewayRequest, param: str, field: str, kind: type[msgspec.Struct]
+    ) -> Any:
+        """What a lookup asks for: the path parameter, else the body, else the query."""
+        if param in request.path_params:
+            return {field: request.path_params[param]}
+        if request.body:
+            return bodies.json_body(request)
+        return msgspec.to_builtins(query_filters(request, kind))
+
+    async def _one(
+        self, service: str, fields: dict[str, Any], kind: type[T], request: GatewayRequest
+    ) -> T | None:
+        """The first record a lookup answers; None when the portal has none (or says not found)."""
+        try:
+            reply = await self.portal.call(service, fields, deadline=request.deadline, share=False)
+        except NotFoundAtPortal:
+            return None
+        found = self._read(self._result(reply), kind, service)
+        return found[0] if found else None
+
+    def _result(self, reply: Reply) -> list[Any]:
+        """The reply's result data as a list (one object counts as a list of one)."""
         result = reply.document.get(self.settings.result_key)
         if result is None:
             return []
-        items = result if isinstance(result, list) else [result]
+        return result if isinstance(result, list) else [result]
+
+    def _read(self, items: list[Any], kind: type[T], service: str) -> list[T]:
         try:
-            return msgspec.convert(items, list[kind], strict=False)  # type: ignore[valid-type]
+            return wire.read(items, kind)
         except msgspec.ValidationError as exc:
             raise UpstreamError(
-                f"{service}: {self.name} answered an unexpected record: {exc}"
+                f"{service}: {self.name} answered a record we cannot read: {exc}"
             ) from None
 
     async def check(self) -> UpstreamHealth:

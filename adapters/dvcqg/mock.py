@@ -1,15 +1,24 @@
 """A mock of the national public-service portal (DVCQG) and its PayGov payments.
 
-It speaks the protocol of ``../shared/domain/dvcqg.md`` on its own, written
-apart from the adapter's ``portal`` module so that a mismatch (a path, the
-envelope, a checksum field order or key) fails a test rather than passing
-on both sides:
+It speaks the protocol as the public client OpenCPS shows it
+(``DVCQGIntegrationActionImpl.java``) on its own: its constants, record
+shapes and key names are its own copy, never the adapter's (``portal``,
+``wire``), so that a wrong detail on one side (a path, a key, a string sent
+as a number, a checksum field order) fails a test rather than passing on
+both sides:
 
 - ``POST /api/auth`` with ``{username, password}`` and a ``dstcode`` header
   opens a session (expiring after ``session_ttl``);
-- ``POST /api/integration`` (dossiers, questions) and ``POST /api/share``
-  (catalogues) take the envelope ``{session, madonvi, service, isUpdating,
-  data}`` and answer ``{error_code, message, result}``;
+- ``POST /api/integration`` (dossiers, progress, lookup, ``LayThuTuc``,
+  questions) and ``POST /api/share`` (catalogues) take ``{session, madonvi,
+  service, ...}`` with the service's keys at the top level, and the
+  ``dstcode`` header on every call; they answer ``{error_code, message,
+  result}``;
+- synced records must hold strings (``TrangThaiHoSo: "4"``, ``""`` for an
+  empty date), ``DongBoHoSoMC`` an ``isUpdating`` of ``"True"``/``"False"``;
+- ``TraCuuHoSo`` takes a top-level ``mahoso`` and answers ``result: []`` for
+  an unknown dossier; ``LayThuTuc`` takes ``maTTHC``; catalogues and
+  questions answer upper-case keys (``MATTHC``, ``MADONVI``, ``HOIDAPID``);
 - ``POST /api/paygov/payments`` takes a signed payment request and answers a
   payment URL.
 
@@ -22,8 +31,9 @@ and about no real person. Control endpoints besides ``adapters.mockkit``'s:
          {"forge": false, "fail": false}     the callback URL, signed (or forged)
 
 Error codes: ``-1`` login or agency refused, ``-2`` session invalid or
-expired, ``01`` invalid data, ``02`` status moved backwards, ``03`` no such
-dossier, ``98`` bad payment checksum, ``99`` unknown service.
+expired (or ``dstcode`` missing), ``01`` invalid data, ``02`` status moved
+backwards, ``03`` progress of an unknown dossier, ``98`` bad payment checksum,
+``99`` unknown service.
 """
 
 from __future__ import annotations
@@ -33,7 +43,8 @@ import hmac
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
@@ -42,7 +53,6 @@ from litestar.types import ASGIApp, Scope
 
 from adapters.mockkit import MockKit
 from schemas.dvcqg import paygov
-from schemas.dvcqg import records as r
 
 DEFAULT_PORT = 9101
 AUTH_PATH = "/api/auth"
@@ -82,6 +92,14 @@ CALLBACK_FIELDS = (
 )
 OK = "00"
 T = TypeVar("T", bound=msgspec.Struct)
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+PRIVATE_DOSSIER_FIELDS = ("ChuHoSo", "Email", "SoDienThoai", "Fax", "MaDoiTuong")
+"""Owner details the lookup does not give back."""
+Text = Annotated[str, msgspec.Meta(max_length=4000)]
+Required = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+Digits = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,2}$")]
+Time = Annotated[str, msgspec.Meta(pattern=r"^([0-9]{14})?$")]
+"""yyyyMMddHHmmss, or "" for none (as OpenCPS writes an empty date)."""
 
 
 class MockUser(msgspec.Struct, frozen=True):
@@ -90,12 +108,81 @@ class MockUser(msgspec.Struct, frozen=True):
     madonvi: str
 
 
-class Envelope(msgspec.Struct, forbid_unknown_fields=True):
-    session: str
-    madonvi: str
-    service: str
-    isUpdating: str
-    data: list[Any]
+# The portal's own reading of what clients send: every value a string, as OpenCPS
+# writes it. A number where the client sends a string is refused ("01").
+
+
+class WireFile(msgspec.Struct, kw_only=True):
+    TenTepDinhKem: Required
+    TepDinhKemId: Text = ""
+    MaThanhPhanHoSo: Text = ""
+    DuongDanTaiTepTin: Text = ""
+    IsDeleted: Literal["", "True", "False"] = ""
+
+
+class WireFee(msgspec.Struct, kw_only=True):
+    TenPhiLePhi: Required
+    MaPhiLePhi: Text = ""
+    HinhThucThu: Text = ""
+    Gia: Annotated[str, msgspec.Meta(pattern=r"^[0-9]+$")]
+    LoaiPhiLePhi: Text = ""
+
+
+class WireDossier(msgspec.Struct, kw_only=True):
+    MaHoSo: Required
+    SoBienNhan: Text = ""
+    MaTTHC: Required
+    TenTTHC: Required
+    MaLinhVuc: Text = ""
+    TenLinhVuc: Text = ""
+    ChuHoSo: Required
+    LoaiDoiTuong: Literal["1", "2"]
+    MaDoiTuong: Text
+    ThongTinKhac: Text
+    Email: Text
+    Fax: Text
+    SoDienThoai: Text
+    TrichYeuHoSo: Text
+    NgayTiepNhan: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14}$")]
+    NgayHenTra: Time
+    TrangThaiHoSo: Digits
+    NgayTra: Time
+    ThongTinTra: Text
+    HinhThuc: Literal["", "0", "1"]
+    NgayKetThucXuLy: Time
+    DonViXuLy: Text
+    GhiChu: Text
+    TaiLieuNop: list[WireFile]
+    DanhSachLePhi: list[WireFee]
+    DanhSachTepDinhKemKhac: list[WireFile]
+    DanhSachHoSoBoSung: list[dict[str, str]]
+    DanhSachGiayToKetQua: list[dict[str, str]]
+
+
+class WireProgress(msgspec.Struct, kw_only=True):
+    MaHoSo: Required
+    NguoiXuLy: Required
+    ChucDanh: Text
+    ThoiDiemXuLy: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14}$")]
+    PhongBanXuLy: Text
+    NoiDungXuLy: Required
+    TrangThai: Digits
+    NgayBatDau: Time
+    NgayKetThucTheoQuyDinh: Time
+
+
+class WireQuestion(msgspec.Struct, kw_only=True):
+    MaCauHoi: Required
+    TieuDe: Required
+    NoiDungCauHoi: Required
+    NgayGui: Time
+    MaLinhVuc: Text = ""
+    MaCoQuan: Text = ""
+    NguoiHoi: Text = ""
+    Email: Text = ""
+    NoiDungTraLoi: Text = ""
+    NgayTraLoi: Time = ""
+    DonViTraLoi: Text = ""
 
 
 class PayOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -107,92 +194,105 @@ class PayOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Report a failed payment (error_code 24) instead of a paid one."""
 
 
+# Catalogues as the portal answers them: upper-case keys (wire-evidence.md).
+
+
+def _procedure(
+    code: str, name: str, field: tuple[str, str], agency: str, level: str, online: int, due: str
+) -> dict[str, Any]:
+    return {
+        "MATTHC": code,
+        "TENTTHC": name,
+        "MACOQUAN": agency,
+        "CAPTHUCHIEN": level,
+        "MUCDO": str(online),
+        "THOIHANGIAIQUYET": due,
+        "LINHVUCTHUCHIEN": [{"MALINHVUC": field[0], "TENLINHVUC": field[1]}],
+    }
+
+
+CIVIL, CERTIFY, BUILD = (
+    ("G09-TP02", "Hộ tịch"),
+    ("G09-TP05", "Chứng thực"),
+    (
+        "G09-XD01",
+        "Hoạt động xây dựng",
+    ),
+)
 PROCEDURES = [
-    r.ThuTucHanhChinh(
-        MaTTHC="1.001612",
-        TenTTHC="Đăng ký khai sinh",
-        MaLinhVuc="G09-TP02",
-        TenLinhVuc="Hộ tịch",
-        MaCoQuan="000.20.21.H53",
-        CapThucHien="Cấp xã",
-        MucDo=4,
-        ThoiHanGiaiQuyet="Trong ngày",
+    _procedure("1.001612", "Đăng ký khai sinh", CIVIL, "000.20.21.H53", "Cấp xã", 4, "Trong ngày"),
+    _procedure("1.001193", "Đăng ký khai tử", CIVIL, "000.20.21.H53", "Cấp xã", 4, "Trong ngày"),
+    _procedure(
+        "2.000815",
+        "Chứng thực bản sao từ bản chính giấy tờ, văn bản",
+        CERTIFY,
+        "000.20.21.H53",
+        "Cấp xã",
+        2,
+        "Trong ngày",
     ),
-    r.ThuTucHanhChinh(
-        MaTTHC="1.001193",
-        TenTTHC="Đăng ký khai tử",
-        MaLinhVuc="G09-TP02",
-        TenLinhVuc="Hộ tịch",
-        MaCoQuan="000.20.21.H53",
-        CapThucHien="Cấp xã",
-        MucDo=4,
-        ThoiHanGiaiQuyet="Trong ngày",
-    ),
-    r.ThuTucHanhChinh(
-        MaTTHC="2.000815",
-        TenTTHC="Chứng thực bản sao từ bản chính giấy tờ, văn bản",
-        MaLinhVuc="G09-TP05",
-        TenLinhVuc="Chứng thực",
-        MaCoQuan="000.20.21.H53",
-        CapThucHien="Cấp xã",
-        MucDo=2,
-        ThoiHanGiaiQuyet="Trong ngày",
-    ),
-    r.ThuTucHanhChinh(
-        MaTTHC="1.009994",
-        TenTTHC="Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ",
-        MaLinhVuc="G09-XD01",
-        TenLinhVuc="Hoạt động xây dựng",
-        MaCoQuan="000.11.35.H53",
-        CapThucHien="Cấp huyện",
-        MucDo=3,
-        ThoiHanGiaiQuyet="15 ngày",
+    _procedure(
+        "1.009994",
+        "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ",
+        BUILD,
+        "000.11.35.H53",
+        "Cấp huyện",
+        3,
+        "15 ngày",
     ),
 ]
-AGENCIES = [
-    r.CoQuan(MaCoQuan="000.00.11.H53", TenCoQuan="UBND tỉnh (demo)", CapCoQuan="Tỉnh"),
-    r.CoQuan(
-        MaCoQuan="000.11.30.H53",
-        TenCoQuan="Sở Tư pháp (demo)",
-        MaCoQuanCha="000.00.11.H53",
-        CapCoQuan="Sở",
+AGENCIES: list[tuple[str | None, dict[str, Any]]] = [
+    (None, {"MADONVI": "000.00.11.H53", "TENDONVI": "UBND tỉnh (demo)", "CAPDONVI": "Tỉnh"}),
+    (
+        "000.00.11.H53",
+        {"MADONVI": "000.11.30.H53", "TENDONVI": "Sở Tư pháp (demo)", "CAPDONVI": "Sở"},
     ),
-    r.CoQuan(
-        MaCoQuan="000.11.35.H53",
-        TenCoQuan="Sở Xây dựng (demo)",
-        MaCoQuanCha="000.00.11.H53",
-        CapCoQuan="Sở",
+    (
+        "000.00.11.H53",
+        {"MADONVI": "000.11.35.H53", "TENDONVI": "Sở Xây dựng (demo)", "CAPDONVI": "Sở"},
     ),
-    r.CoQuan(
-        MaCoQuan="000.20.21.H53",
-        TenCoQuan="UBND xã An Bình (demo)",
-        MaCoQuanCha="000.00.11.H53",
-        CapCoQuan="Xã",
+    (
+        "000.00.11.H53",
+        {"MADONVI": "000.20.21.H53", "TENDONVI": "UBND xã An Bình (demo)", "CAPDONVI": "Xã"},
     ),
 ]
+"""(parent agency, the portal's record): the parent is the mock's own, for the filter."""
 FIELDS = [
-    r.LinhVuc(MaLinhVuc="G09-TP02", TenLinhVuc="Hộ tịch", MaNganh="TP"),
-    r.LinhVuc(MaLinhVuc="G09-TP05", TenLinhVuc="Chứng thực", MaNganh="TP"),
-    r.LinhVuc(MaLinhVuc="G09-XD01", TenLinhVuc="Hoạt động xây dựng", MaNganh="XD"),
+    {"MALINHVUC": "G09-TP02", "TENLINHVUC": "Hộ tịch", "MANGANH": "TP"},
+    {"MALINHVUC": "G09-TP05", "TENLINHVUC": "Chứng thực", "MANGANH": "TP"},
+    {"MALINHVUC": "G09-XD01", "TENLINHVUC": "Hoạt động xây dựng", "MANGANH": "XD"},
 ]
-CITIZEN_QUESTIONS = [
-    r.CauHoiDVCQG(
-        MaCauHoi="HD-DVCQG-000101",
-        TieuDe="Thời hạn đăng ký khai sinh cho con",
-        NoiDungCauHoi="Con tôi sinh được 70 ngày, nay đăng ký khai sinh có bị xử phạt không?",
-        NgayGui="20261118091500",
-        MaLinhVuc="G09-TP02",
-        MaCoQuan="000.11.30.H53",
+CITIZEN_QUESTIONS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "20261118091500",
+        {
+            "HOIDAPID": "HD-DVCQG-000101",
+            "NOIDUNG": "Con tôi sinh được 70 ngày, nay đăng ký khai sinh có bị xử phạt không?",
+            "NOIDUNGTRALOI": "",
+            "TRALOIID": "",
+            "MALINHVUC": "G09-TP02",
+            "MADONVI": "000.11.30.H53",
+            "TENDONVI": "Sở Tư pháp (demo)",
+            "HOVATEN": "Người hỏi (demo)",
+            "TRANGTHAI": "0",
+        },
     ),
-    r.CauHoiDVCQG(
-        MaCauHoi="HD-DVCQG-000102",
-        TieuDe="Hồ sơ xin giấy phép xây dựng nhà ở",
-        NoiDungCauHoi="Hồ sơ cấp giấy phép xây dựng nhà ở riêng lẻ gồm những giấy tờ gì?",
-        NgayGui="20261120143000",
-        MaLinhVuc="G09-XD01",
-        MaCoQuan="000.11.35.H53",
+    (
+        "20261120143000",
+        {
+            "HOIDAPID": "HD-DVCQG-000102",
+            "NOIDUNG": "Hồ sơ cấp giấy phép xây dựng nhà ở riêng lẻ gồm những giấy tờ gì?",
+            "NOIDUNGTRALOI": "",
+            "TRALOIID": "",
+            "MALINHVUC": "G09-XD01",
+            "MADONVI": "000.11.35.H53",
+            "TENDONVI": "Sở Xây dựng (demo)",
+            "HOVATEN": "Người hỏi (demo)",
+            "TRANGTHAI": "0",
+        },
     ),
 ]
+"""(the day it was sent, the portal's record): the date is the mock's own, for the filter."""
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -204,7 +304,7 @@ def _ok(message: str, result: list[Any]) -> dict[str, Any]:
 
 
 def _now() -> str:
-    return r.portal_time(dt.datetime.now(dt.UTC))
+    return dt.datetime.now(ZONE).strftime("%Y%m%d%H%M%S")
 
 
 class PortalState:
@@ -215,8 +315,8 @@ class PortalState:
         self.reset()
 
     def reset(self) -> None:
-        self.sessions: dict[str, tuple[str, float]] = {}
-        """Session -> (agency code, expiry on ``time.monotonic()``)."""
+        self.sessions: dict[str, tuple[MockUser, float]] = {}
+        """Session -> (its account, expiry on ``time.monotonic()``)."""
         self.dossiers: dict[str, dict[str, Any]] = {}
         self.progress: dict[str, list[dict[str, Any]]] = {}
         self.questions: dict[str, dict[str, Any]] = {}
@@ -256,39 +356,47 @@ def create_app(
         ):
             return _error("-1", "Sai tên đăng nhập, mật khẩu hoặc mã dstcode")
         session = f"mock-session-{state.number():06d}"
-        state.sessions[session] = (user.madonvi, time.monotonic() + state.session_ttl)
+        state.sessions[session] = (user, time.monotonic() + state.session_ttl)
         return {"session": session, "error_code": 0}
 
-    def envelope(body: bytes, services: dict[str, Callable[[Envelope], dict[str, Any]]]) -> Any:
+    Service = Callable[[dict[str, Any]], dict[str, Any]]
+
+    def envelope(request: Request[Any, Any, Any], body: bytes, services: dict[str, Service]) -> Any:
         try:
-            call = msgspec.json.decode(body, type=Envelope)
+            call = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             return _error("01", f"Gói tin không hợp lệ: {exc}")
-        opened = state.sessions.get(call.session)
+        if not isinstance(call, dict) or not all(
+            isinstance(call.get(key), str) for key in ("session", "madonvi", "service")
+        ):
+            return _error("01", "Gói tin phải có session, madonvi và service (chuỗi)")
+        opened = state.sessions.get(call["session"])
         if opened is None or opened[1] < time.monotonic():
-            state.sessions.pop(call.session, None)
+            state.sessions.pop(call["session"], None)
             return _error("-2", "Phiên làm việc không hợp lệ hoặc đã hết hạn")
-        if call.madonvi != opened[0]:
-            return _error("-1", f"Mã đơn vị {call.madonvi} không khớp với tài khoản")
-        if call.isUpdating not in ("True", "False"):
-            return _error("01", "isUpdating phải là True hoặc False")
-        service = services.get(call.service)
+        user = opened[0]
+        if request.headers.get("dstcode") != user.dstcode:
+            return _error("-1", "Thiếu hoặc sai mã dstcode")  # checked on every call
+        if call["madonvi"] != user.madonvi:
+            return _error("-1", f"Mã đơn vị {call['madonvi']} không khớp với tài khoản")
+        service = services.get(call["service"])
         if service is None:
-            return _error("99", f"Dịch vụ {call.service} không có tại địa chỉ này")
+            return _error("99", f"Dịch vụ {call['service']} không có tại địa chỉ này")
         return service(call)
 
-    def records(call: Envelope, kind: type[T]) -> list[T] | dict[str, Any]:
-        """The envelope's data as ``kind`` records, or the portal's error answer."""
-        if not call.data:
+    def records(call: dict[str, Any], kind: type[T]) -> list[T] | dict[str, Any]:
+        """The call's ``data`` as ``kind`` records (strings only), or the portal's error."""
+        data = call.get("data")
+        if not isinstance(data, list) or not data:
             return _error("01", "Không có dữ liệu")
         try:
-            return [msgspec.convert(item, kind) for item in call.data]
+            return [msgspec.convert(item, kind) for item in data]
         except msgspec.ValidationError as exc:
             return _error("01", f"Dữ liệu không hợp lệ: {exc}")
 
     def moves_back(ma_ho_so: str, status: int) -> dict[str, Any] | None:
         known = state.dossiers.get(ma_ho_so)
-        if known is not None and status < known["TrangThaiHoSo"]:
+        if known is not None and status < int(known["TrangThaiHoSo"]):
             return _error(
                 "02",
                 f"Trạng thái hồ sơ {ma_ho_so} không hợp lệ: không thể chuyển từ "
@@ -296,100 +404,119 @@ def create_app(
             )
         return None
 
-    def sync_dossiers(call: Envelope) -> dict[str, Any]:
-        dossiers = records(call, r.DongBoHoSoMC)
+    def sync_dossiers(call: dict[str, Any]) -> dict[str, Any]:
+        if call.get("isUpdating") not in ("True", "False"):
+            return _error("01", 'isUpdating phải là "True" hoặc "False"')
+        dossiers = records(call, WireDossier)
         if isinstance(dossiers, dict):
             return dossiers
         receipts = []
         for dossier in dossiers:
-            refused = moves_back(dossier.MaHoSo, dossier.TrangThaiHoSo)
+            status = int(dossier.TrangThaiHoSo)
+            if not 1 <= status <= 10:
+                return _error("01", f"TrangThaiHoSo {status} không hợp lệ")
+            refused = moves_back(dossier.MaHoSo, status)
             if refused is not None:
                 return refused
             state.dossiers[dossier.MaHoSo] = msgspec.to_builtins(dossier)
             receipts.append(
-                r.DongBoKetQua(
-                    MaHoSo=dossier.MaHoSo,
-                    TrangThaiHoSo=dossier.TrangThaiHoSo,
-                    ThoiGianDongBo=_now(),
-                )
+                {"MaHoSo": dossier.MaHoSo, "TrangThaiHoSo": str(status), "ThoiGianDongBo": _now()}
             )
         return _ok("Đồng bộ hồ sơ thành công", receipts)
 
-    def sync_progress(call: Envelope) -> dict[str, Any]:
-        steps = records(call, r.CapNhatTienDoHoSoMC)
+    def sync_progress(call: dict[str, Any]) -> dict[str, Any]:
+        steps = records(call, WireProgress)
         if isinstance(steps, dict):
             return steps
         receipts = []
         for step in steps:
             if step.MaHoSo not in state.dossiers:
                 return _error("03", f"Không tìm thấy hồ sơ {step.MaHoSo}")
-            refused = moves_back(step.MaHoSo, step.TrangThai)
+            refused = moves_back(step.MaHoSo, int(step.TrangThai))
             if refused is not None:
                 return refused
             state.dossiers[step.MaHoSo]["TrangThaiHoSo"] = step.TrangThai
             state.progress.setdefault(step.MaHoSo, []).append(msgspec.to_builtins(step))
             receipts.append(
-                r.DongBoKetQua(
-                    MaHoSo=step.MaHoSo, TrangThaiHoSo=step.TrangThai, ThoiGianDongBo=_now()
-                )
+                {"MaHoSo": step.MaHoSo, "TrangThaiHoSo": step.TrangThai, "ThoiGianDongBo": _now()}
             )
         return _ok("Cập nhật tiến độ hồ sơ thành công", receipts)
 
-    def look_up(call: Envelope) -> dict[str, Any]:
-        wanted = records(call, r.TraCuuHoSo)
-        if isinstance(wanted, dict):
-            return wanted
-        found = []
-        for query in wanted:
-            dossier = state.dossiers.get(query.MaHoSo)
-            if dossier is None:
-                return _error("03", f"Không tìm thấy hồ sơ {query.MaHoSo}")
-            found.append(msgspec.convert(dossier, r.HoSo))  # drops the owner's details
-        return _ok("Tra cứu hồ sơ thành công", found)
+    def look_up(call: dict[str, Any]) -> dict[str, Any]:
+        wanted = call.get("mahoso")  # top level, lower case: as OpenCPS asks
+        if not isinstance(wanted, str) or not wanted:
+            return _error("01", "Thiếu mahoso")
+        dossier = state.dossiers.get(wanted)
+        if dossier is None:
+            return _ok("Không tìm thấy hồ sơ", [])
+        public = {k: v for k, v in dossier.items() if k not in PRIVATE_DOSSIER_FIELDS}
+        return _ok("Tra cứu hồ sơ thành công", [{**public, "NgayDongBo": _now()}])
 
-    def sync_questions(call: Envelope) -> dict[str, Any]:
-        questions = records(call, r.DongBoHoiDap)
+    def procedure(call: dict[str, Any]) -> dict[str, Any]:
+        wanted = call.get("maTTHC")
+        if not isinstance(wanted, str) or not wanted:
+            return _error("01", "Thiếu maTTHC")
+        return _ok("Thành công", [p for p in PROCEDURES if p["MATTHC"] == wanted])
+
+    def sync_questions(call: dict[str, Any]) -> dict[str, Any]:
+        questions = records(call, WireQuestion)
         if isinstance(questions, dict):
             return questions
         receipts = []
         for question in questions:
             state.questions[question.MaCauHoi] = msgspec.to_builtins(question)
-            receipts.append(r.DongBoHoiDapKetQua(MaCauHoi=question.MaCauHoi, ThoiGianDongBo=_now()))
+            receipts.append({"MaCauHoi": question.MaCauHoi, "ThoiGianDongBo": _now()})
         return _ok("Đồng bộ hỏi đáp thành công", receipts)
 
-    def listing(items: list[Any], filters: type[Any]) -> Callable[[Envelope], dict[str, Any]]:
-        """A catalogue service: the items that match every filter given."""
+    def procedures(call: dict[str, Any]) -> dict[str, Any]:
+        field, agency = call.get("MaLinhVuc"), call.get("MaCoQuan")
+        chosen = [
+            p
+            for p in PROCEDURES
+            if field in (None, p["LINHVUCTHUCHIEN"][0]["MALINHVUC"])
+            and agency in (None, p["MACOQUAN"])
+        ]
+        return _ok("Thành công", chosen)
 
-        def serve(call: Envelope) -> dict[str, Any]:
-            try:
-                given = [msgspec.convert(f, filters) for f in call.data]
-            except msgspec.ValidationError as exc:
-                return _error("01", f"Điều kiện lọc không hợp lệ: {exc}")
-            chosen = [item for item in items if all(_matches(item, f) for f in given)]
-            return _ok("Thành công", chosen)
+    def agencies(call: dict[str, Any]) -> dict[str, Any]:
+        parent = call.get("MaCoQuanCha")
+        return _ok("Thành công", [a for up, a in AGENCIES if parent in (None, up)])
 
-        return serve
+    def fields(call: dict[str, Any]) -> dict[str, Any]:
+        sector = call.get("MaNganh")
+        return _ok("Thành công", [f for f in FIELDS if sector in (None, f["MANGANH"])])
 
-    integration = {
+    def citizen_questions(call: dict[str, Any]) -> dict[str, Any]:
+        since, until = call.get("TuNgay") or "", call.get("DenNgay") or "99999999999999"
+        agency = call.get("MaCoQuan")
+        chosen = [
+            q
+            for sent, q in CITIZEN_QUESTIONS
+            if since <= sent <= until and agency in (None, q["MADONVI"])
+        ]
+        return _ok("Thành công", chosen)
+
+    integration: dict[str, Service] = {
         "DongBoHoSoMC": sync_dossiers,
         "CapNhatTienDoHoSoMC": sync_progress,
         "TraCuuHoSo": look_up,
+        "LayThuTuc": procedure,
         "DongBoHoiDap": sync_questions,
-        "LayDanhSachHoiDapGuiTuDVCQG": listing(CITIZEN_QUESTIONS, r.LocHoiDap),
+        "LayDanhSachHoiDapGuiTuDVCQG": citizen_questions,
     }
-    share = {
-        "LayDanhSachTTHC": listing(PROCEDURES, r.LocThuTuc),
-        "LayDanhMucCoQuan": listing(AGENCIES, r.LocCoQuan),
-        "LayDanhMucLinhVuc": listing(FIELDS, r.LocLinhVuc),
+    share: dict[str, Service] = {
+        "LayDanhSachTTHC": procedures,
+        "LayDanhMucCoQuan": agencies,
+        "LayDanhMucLinhVuc": fields,
     }
 
     @post(INTEGRATION_PATH, status_code=200)
     async def integrate(request: Request[Any, Any, Any]) -> Any:
-        return envelope(await request.body(), integration)
+        return envelope(request, await request.body(), integration)
 
     @post(SHARE_PATH, status_code=200)
     async def shared(request: Request[Any, Any, Any]) -> Any:
-        return envelope(await request.body(), share)
+        return envelope(request, await request.body(), share)
 
     @post(PAYMENT_PATH, status_code=200)
     async def pay_request(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -471,22 +598,6 @@ def create_app(
         logging_config=None,
     )
     return MockKit(operation_of=_operation_of, reset=state.reset).wrap(app)
-
-
-def _matches(item: Any, given: Any) -> bool:
-    """Equal on every field given; ``TuNgay``/``DenNgay`` bound ``NgayGui``."""
-    for name, value in msgspec.structs.asdict(given).items():
-        if value is None:
-            continue
-        if name == "TuNgay":
-            fits = item.NgayGui >= value
-        elif name == "DenNgay":
-            fits = item.NgayGui <= value
-        else:
-            fits = getattr(item, name, None) == value
-        if not fits:
-            return False
-    return True
 
 
 def _operation_of(scope: Scope, body: bytes) -> str:

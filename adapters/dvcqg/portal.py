@@ -3,6 +3,11 @@
 One ``Portal`` per configured upstream holds one session, shared by every
 request: the first call logs in (one login at a time, behind a lock), a
 call refused for an expired session logs in again once and is retried.
+
+As OpenCPS's client does, every call is ``{session, madonvi, service, ...}``
+with the service's own keys at the top level (``data``, ``isUpdating``,
+``mahoso``, ``maTTHC``), and the ``dstcode`` header goes with every request,
+the login included.
 """
 
 from __future__ import annotations
@@ -48,17 +53,12 @@ class Portal:
         self._login_lock = asyncio.Lock()
 
     async def call(
-        self, service: str, data: list[Any], *, deadline: float, share: bool, updating: bool
+        self, service: str, fields: dict[str, Any], *, deadline: float, share: bool
     ) -> Reply:
-        """One service call in the envelope; the reply is a success or this raises."""
+        """One service call: the envelope plus ``fields``; the reply is a success or this raises."""
         path = self.settings.share_path if share else self.settings.integration_path
         session = await self._current_session(deadline)
-        envelope = {
-            "madonvi": self.settings.madonvi,
-            "service": service,
-            "isUpdating": "True" if updating else "False",
-            "data": data,
-        }
+        envelope = {"madonvi": self.settings.madonvi, "service": service, **fields}
         reply = await self.post(path, {"session": session, **envelope}, deadline)
         if reply.code in self.codes.session_expired:
             log.info("dvcqg_session_expired", upstream=self.name, service=service)
@@ -83,10 +83,8 @@ class Portal:
             raise UpstreamAuthFailed(said)
         raise UpstreamError(said)
 
-    async def post(
-        self, path: str, payload: Any, deadline: float, headers: dict[str, str] | None = None
-    ) -> Reply:
-        """POST JSON and decode the portal's answer; transport failures as gateway errors."""
+    async def post(self, path: str, payload: Any, deadline: float) -> Reply:
+        """POST JSON (with ``dstcode``), decode the answer; transport failures as gateway errors."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise UpstreamTimeout("no time left before the route's deadline")
@@ -94,7 +92,7 @@ class Portal:
             answer = await self.client.post(
                 self.base_url + path,
                 content=msgspec.json.encode(payload),
-                headers={"content-type": "application/json", **(headers or {})},
+                headers={"content-type": "application/json", "dstcode": self.settings.dstcode},
                 timeout=httpx.Timeout(remaining),
             )
         except httpx.HTTPError as exc:
@@ -137,9 +135,7 @@ class Portal:
     async def _login(self, deadline: float) -> str:
         settings = self.settings
         credentials = {"username": settings.username, "password": settings.password}
-        reply = await self.post(
-            settings.auth_path, credentials, deadline, headers={"dstcode": settings.dstcode}
-        )
+        reply = await self.post(settings.auth_path, credentials, deadline)
         session = reply.document.get("session")
         if reply.code not in self.codes.success or not isinstance(session, str) or not session:
             raise UpstreamAuthFailed(

@@ -1,9 +1,32 @@
 """Settings of ``type: dvcqg``: where the portal is, who we are, and its uncertain details.
 
-The portal's specification is not public (``../shared/domain/dvcqg.md``):
+The portal's specification is not public:
 paths, error codes and the payment checksum's field order are settings, with
 defaults that match the mock portal, so a province can fit them to the real
 one without a code change.
+
+Which public client each wire detail follows (OpenCPS:
+``VietOpenCPS/opencps-v2`` ``DVCQGIntegrationActionImpl.java``):
+
+- OpenCPS: the login ``{username, password}`` answered by ``{session,
+  error_code: 0}``; ``{session, madonvi, service}`` with the service's keys at
+  the top level; ``DongBoHoSoMC`` with ``isUpdating`` ``"True"``/``"False"``
+  and ``data``; ``CapNhatTienDoHoSoMC`` with ``data`` only; records as strings
+  with ``""`` for what is empty and ``ThongTinKhac`` always sent;
+  ``TraCuuHoSo`` with a top-level ``mahoso`` (answer ``result: [record]``,
+  empty when unknown); ``LayThuTuc`` with ``maTTHC`` on the integration path
+  (answer ``MATTHC``, ``TENTTHC``, ``LINHVUCTHUCHIEN[{MALINHVUC,
+  TENLINHVUC}]``); catalogues on a separate share path.
+- wire-evidence.md (clients besides OpenCPS): the ``dstcode`` header on every
+  call, not only the login; the upper-case keys of ``LayDanhSachTTHC``,
+  ``LayDanhMucCoQuan`` (``MADONVI, TENDONVI, CAPDONVI``), ``LayDanhMucLinhVuc``
+  and ``LayDanhSachHoiDapGuiTuDVCQG`` (``HOIDAPID, NOIDUNG, ...``).
+- Assumptions (no public client shows them): the paths below; the error
+  codes; catalogue and question filters (``MaLinhVuc``, ``MaCoQuanCha``,
+  ``TuNgay``, ...) sent as top-level keys with our field names; booleans
+  inside records written like ``isUpdating``; ``DongBoHoiDap`` sent like a
+  progress step; the receipt's ``result`` (when the portal gives none, the
+  receipt repeats what was sent); PayGov's fields and checksum order.
 """
 
 from __future__ import annotations
@@ -85,7 +108,7 @@ class DvcqgSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
     username: Annotated[str, msgspec.Meta(min_length=1)]
     password: Secret
     dstcode: Annotated[str, msgspec.Meta(min_length=1)]
-    """Sent as the ``dstcode`` header of the login."""
+    """Sent as the ``dstcode`` header of every request (the login and each call)."""
     madonvi: Annotated[str, msgspec.Meta(min_length=1)]
     """Our agency code, in every call's envelope."""
     result_key: str = "result"

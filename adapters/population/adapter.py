@@ -6,14 +6,23 @@ Route operations:
   ``TraCuuThongTinCongDan`` -> ``CitizenLookupAnswer``; nobody found -> 404
   problem ``not_found``.
 - ``verify``: body ``schemas.population.CitizenVerifyRequest`` ->
-  ``XacThucThongTinCongDan`` -> ``CitizenVerifyAnswer`` (``khop``).
+  ``XacThucThongTinCongDan`` (named per ``verify_profile``) ->
+  ``CitizenVerifyAnswer`` (``khop``).
+- ``relatives``: body ``schemas.population.CitizenRelativesRequest`` ->
+  ``XacMinhThongTinNhanThan`` -> ``CitizenRelativesAnswer`` (``khop`` per
+  declared relative, nothing else of theirs); the citizen not found -> 404.
 
 The body is checked again here, with every error's path, so a route without
 ``request.schema`` is no less safe: a bad ID never costs a national call.
 MaYeuCau is the gateway's request id; the other request fields come from
-settings. Errors: HTTP 401/403 -> ``upstream_auth_failed``; a ``Client``
-SOAP fault (our data refused) -> ``upstream_rejected``; any other fault ->
-``upstream_error``; network and deadline failures as for every adapter.
+settings. The SOAP is written and read by ``wire`` (as public clients do),
+not by zeep from a WSDL: answers are read by element name, and an element we
+do not know is logged once (``population_unknown_element``), never a 502.
+
+Errors: HTTP 401/403 -> ``upstream_auth_failed``; a ``Client`` SOAP fault
+(our data refused) -> ``upstream_rejected``; any other fault, an HTTP error
+or an answer that is not a SOAP envelope -> ``upstream_error``; network and
+deadline failures as for every adapter.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx
 import msgspec
+from lxml import etree
 
 from adapters import bodies
 from adapters.base import (
@@ -37,28 +48,57 @@ from adapters.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamRejected,
+    UpstreamTimeout,
 )
-from adapters.httpclient import PoolSettings, TlsSettings
+from adapters.httpclient import (
+    PassiveHealth,
+    PoolSettings,
+    TlsSettings,
+    build_client,
+    upstream_error,
+)
 from adapters.logs import get_logger
-from adapters.population import mapping
+from adapters.population import mapping, wire
 from adapters.population.auth import auth_headers
-from adapters.soap import SoapClient, SoapFault
-from schemas.population import CitizenLookupRequest, CitizenVerifyRequest
-from schemas.population.answers import CitizenLookupAnswer, CitizenVerifyAnswer
+from schemas.population import (
+    CitizenLookupRequest,
+    CitizenRelativesRequest,
+    CitizenVerifyRequest,
+)
+from schemas.population.answers import (
+    CitizenLookupAnswer,
+    CitizenRelativesAnswer,
+    CitizenVerifyAnswer,
+)
 
 log = get_logger(__name__)
 
-LOOKUP = "TraCuuThongTinCongDan"
-VERIFY = "XacThucThongTinCongDan"
 _REFUSED_CREDENTIALS = (401, 403)
 T = TypeVar("T", bound=msgspec.Struct)
 
 
 class PopulationSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
+    """Where the service is, who we are, and the wire details public clients disagree on.
+
+    Which public client each wire detail follows:
+
+    - C06 (``Module.Common.C06.CallApi037``): the headers (``Timestamp``,
+      ``Authorization: Basic``, ``X-Road-Client``, ``ApiKey``, ``SOAPAction: ""``),
+      ``Content-Type: application/xml; charset=utf-8``, and
+      ``TraCuuThongTinCongDan``'s elements, their order and namespace.
+    - anhnbt (``anhnbt/lgsp``): the answer ``CongdanCollection`` (its attributes;
+      ``Cha``/``Me`` as ``SoDinhDanh, QuocTich, HoVaTen{Ho, ChuDem, Ten}``),
+      ``XacMinhThongTinNhanThan`` (element, namespace, fields) and the
+      ``suffixed`` verify profile.
+    - Assumptions: the ``plain`` verify profile (one Spring-WS service, no client
+      code); ``VoChong``, ``NguoiDaiDien`` and ``ChuHo`` shaped like ``Cha``;
+      the rest of ``CongDan`` (from samples, population.md); GioiTinh ``1``/``2``;
+      nobody found as an empty collection, not a fault; refused credentials as
+      HTTP 401; the relatives answer also in ``CongdanCollection``, bare or wrapped.
+    """
+
     address: str
-    """The national service's endpoint (the WSDL's own address is a placeholder)."""
-    wsdl: str = "population/population.wsdl"
-    """Relative to the config file, else to ``schemas/``; the default is ours."""
+    """The national service's endpoint."""
     user: str
     """Account on the national data-exchange platform."""
     secret: str
@@ -78,11 +118,27 @@ class PopulationSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=Tr
     tai_khoan: str | None = None
     """TaiKhoan: account name, where the platform wants one."""
     so_dien_thoai: str | None = None
-    """SoDienThoai: contact phone of the officer."""
+    """SoDienThoai: contact phone of the officer (C06 sends "0")."""
     ma_dvc: str | None = None
     """MaDVC when the body gives no ``ma_dvc``."""
+    soap_action: str = ""
+    """The ``SOAPAction`` header, sent quoted: ``""`` as C06 sends it."""
+    content_type: str = "application/xml; charset=utf-8"
+    """As C06 sends it; ``text/xml; charset=utf-8`` is the SOAP 1.1 default."""
+    verify_profile: wire.VerifyProfileName = "plain"
+    """``XacThucThongTinCongDan``'s names: ``plain`` (XacThucThongTinCongDan, MaDVC,
+    KetQuaXacThuc) or ``suffixed`` (XacThucThongTinCongDanRequest, MaDichVu,
+    KetQuaXacThucResponse; no MaTichHop, MaDonVi or birth date)."""
+    namespace: str = wire.DAN
+    """Namespace of the lookup and verify requests."""
+    relatives_namespace: str = wire.QLDC
+    """Namespace of ``XacMinhThongTinNhanThan``."""
     tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
+
+
+def _timestamp_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class PopulationAdapter:
@@ -91,30 +147,32 @@ class PopulationAdapter:
     def __init__(self, name: str, settings: PopulationSettings, context: AdapterContext) -> None:
         self.name = name
         self.settings = settings
-        self.soap = SoapClient(
-            name,
-            wsdl=settings.wsdl,
-            address=settings.address,
-            tls=settings.tls,
-            pool=settings.pool,
-            context=context,
-            headers=self._auth_headers,
-        )
+        self.http = build_client(settings.tls, settings.pool, context.config_dir)
+        self.health = PassiveHealth()
+        self.verify_names = wire.VERIFY_PROFILES[settings.verify_profile]
+        self._unknown_logged: set[str] = set()
         self.operations: dict[str, Callable[[GatewayRequest], Awaitable[GatewayResponse]]] = {
             "lookup": self.lookup,
             "verify": self.verify,
+            "relatives": self.relatives,
         }
 
-    def _auth_headers(self) -> dict[str, str]:
+    def _headers(self, request: GatewayRequest) -> dict[str, str]:
         s = self.settings
-        return auth_headers(
-            user=s.user,
-            secret=s.secret,
-            auth_url=s.auth_url or s.address,
-            x_road_client=s.x_road_client,
-            api_key=s.api_key,
-            timestamp_ms=time.time_ns() // 1_000_000,
-        )
+        return {
+            **auth_headers(
+                user=s.user,
+                secret=s.secret,
+                auth_url=s.auth_url or s.address,
+                x_road_client=s.x_road_client,
+                api_key=s.api_key,
+                timestamp_ms=_timestamp_ms(),
+            ),
+            "SOAPAction": f'"{s.soap_action}"',
+            "Content-Type": s.content_type,
+            "x-request-id": request.request_id,
+            "x-lgsp-client": request.client_id,
+        }
 
     async def handle(self, request: GatewayRequest) -> GatewayResponse:
         operation = self.operations.get(request.operation)
@@ -125,29 +183,87 @@ class PopulationAdapter:
 
     async def lookup(self, request: GatewayRequest) -> GatewayResponse:
         query = _body(request, CitizenLookupRequest)
-        data = await self._call(request, LOOKUP, query)
-        found = (data or {}).get("CongDan") or []
-        if not found:
+        values = {**self._who(request, query), **mapping.search_key(query)}
+        element = await self._call(
+            request, wire.LOOKUP, query, self.settings.namespace, wire.LOOKUP_FIELDS, values
+        )
+        found = self._collection(element)
+        if found is None or not found.citizens:
             raise UpstreamNotFound("no citizen with this personal ID and declared data")
         answer = CitizenLookupAnswer(
-            ma_yeu_cau=request.request_id, cong_dan=mapping.citizen(found[0])
+            ma_yeu_cau=request.request_id,
+            cong_dan=mapping.citizen(found.citizens[0]),
+            thoi_diem_du_lieu=found.attributes.get("ThoiDiemDuLieu"),
         )
         return GatewayResponse(body=msgspec.json.encode(answer))
 
     async def verify(self, request: GatewayRequest) -> GatewayResponse:
         query = _body(request, CitizenVerifyRequest)
-        data = await self._call(request, VERIFY, query)
-        matches = (data or {}).get("TonTai")
-        if not isinstance(matches, bool):
-            raise UpstreamError(f"{self.name} answered {VERIFY} without TonTai")
+        names = self.verify_names
+        who = self._who(request, query)
+        who[names.service_code] = who.pop("MaDVC", None)
+        values = {**who, **mapping.search_key(query)}
+        sent = {k: v for k, v in values.items() if k in names.fields}
+        element = await self._call(
+            request, names.request, query, self.settings.namespace, names.fields, values
+        )
+        matches = wire.ton_tai(element)
+        if matches is None:
+            raise UpstreamError(f"{self.name} answered {names.request} without TonTai")
+        answered = etree.QName(element).localname
+        self._note_unknown([] if answered == names.answer else [answered])
         answer = CitizenVerifyAnswer(
             khop=matches,
             ma_yeu_cau=request.request_id,
-            da_doi_chieu=mapping.compared_fields(query),
+            da_doi_chieu=mapping.compared_fields(sent),
         )
         return GatewayResponse(body=msgspec.json.encode(answer))
 
-    async def _call(self, request: GatewayRequest, operation: str, query: mapping.Query) -> Any:
+    async def relatives(self, request: GatewayRequest) -> GatewayResponse:
+        query = _body(request, CitizenRelativesRequest)
+        values = {**self._who(request, query), **mapping.search_key(query, plain_birth=True)}
+        element = await self._call(
+            request,
+            wire.RELATIVES,
+            query,
+            self.settings.relatives_namespace,
+            wire.RELATIVES_FIELDS,
+            values,
+        )
+        found = self._collection(element)
+        if found is None or not found.citizens:
+            raise UpstreamNotFound("no citizen with this personal ID and declared data")
+        checks = mapping.check_relatives(query.nguoi_than, found.citizens[0])
+        answer = CitizenRelativesAnswer(
+            khop=all(check.khop for check in checks),
+            ma_yeu_cau=request.request_id,
+            nguoi_than=checks,
+        )
+        return GatewayResponse(body=msgspec.json.encode(answer))
+
+    def _who(self, request: GatewayRequest, query: mapping.Query) -> dict[str, Any]:
+        """Who asks, for which service: the request fields besides the search key."""
+        s = self.settings
+        return {
+            "MaYeuCau": request.request_id,
+            "MaDVC": query.ma_dvc or s.ma_dvc,
+            "MaTichHop": s.ma_tich_hop,
+            "MaCanBo": s.ma_can_bo,
+            "MaDonVi": s.ma_don_vi,
+            "TaiKhoan": s.tai_khoan,
+            "SoDienThoai": s.so_dien_thoai,
+        }
+
+    async def _call(
+        self,
+        request: GatewayRequest,
+        operation: str,
+        query: mapping.Query,
+        namespace: str,
+        fields: tuple[str, ...],
+        values: dict[str, Any],
+    ) -> etree._Element:
+        """Send one request; the answer element, or the gateway's error for what came back."""
         # Who asked for whom and why; the ID is masked by the log processor.
         log.info(
             "population_call",
@@ -158,43 +274,64 @@ class PopulationAdapter:
             ma_dvc=query.ma_dvc or self.settings.ma_dvc,
             ly_do=query.ly_do,
         )
-        arguments = {**self._envelope(request, query), **mapping.soap_query(query)}
+        content = wire.envelope(operation, namespace, fields, values)
+        remaining = request.deadline - time.monotonic()
+        if remaining <= 0:
+            raise UpstreamTimeout("no time left before the route's deadline")
         try:
-            return await self.soap.call(request, operation, arguments)
-        except SoapFault as fault:
-            if fault.http_status in _REFUSED_CREDENTIALS:
+            response = await self.http.post(
+                self.settings.address,
+                content=content,
+                headers=self._headers(request),
+                timeout=httpx.Timeout(remaining),
+            )
+        except httpx.HTTPError as exc:
+            error = upstream_error(exc, self.name)
+            self.health.failed(error)
+            raise error from None
+        self.health.ok()
+        status = response.status_code
+        try:
+            answer = wire.answer(response.content)
+        except (ValueError, etree.XMLSyntaxError):
+            if status in _REFUSED_CREDENTIALS:
                 raise UpstreamAuthFailed(
-                    f"{self.name} refused the gateway's credentials: {fault.detail}"
+                    f"{self.name} refused the gateway's credentials (HTTP {status})"
                 ) from None
-            if fault.fault_code.rpartition(":")[2] == "Client":
-                raise UpstreamRejected(fault.detail) from None
-            raise UpstreamError(fault.detail, upstream_status=fault.http_status) from None
-        except UpstreamError as error:
-            if error.upstream_status in _REFUSED_CREDENTIALS:
-                raise UpstreamAuthFailed(
-                    f"{self.name} refused the gateway's credentials (HTTP {error.upstream_status})"
+            if status >= 400:
+                raise UpstreamError(
+                    f"{self.name} answered HTTP {status}", upstream_status=status
                 ) from None
-            raise
+            raise UpstreamError(f"{self.name} answered something that is not SOAP") from None
+        if isinstance(answer, wire.Fault):
+            said = f"SOAP fault {answer.code}: {answer.message}"
+            if status in _REFUSED_CREDENTIALS:
+                raise UpstreamAuthFailed(f"{self.name} refused the gateway's credentials: {said}")
+            if answer.code == "Client":
+                raise UpstreamRejected(said)
+            raise UpstreamError(said, upstream_status=status if status >= 400 else None)
+        if status >= 400:
+            raise UpstreamError(f"{self.name} answered HTTP {status}", upstream_status=status)
+        return answer
 
-    def _envelope(self, request: GatewayRequest, query: mapping.Query) -> dict[str, Any]:
-        """Who asks, for which service: the request fields besides the search key."""
-        s = self.settings
-        fields = {
-            "MaYeuCau": request.request_id,
-            "MaDVC": query.ma_dvc or s.ma_dvc,
-            "MaTichHop": s.ma_tich_hop,
-            "MaCanBo": s.ma_can_bo,
-            "MaDonVi": s.ma_don_vi,
-            "TaiKhoan": s.tai_khoan,
-            "SoDienThoai": s.so_dien_thoai,
-        }
-        return {k: v for k, v in fields.items() if v}
+    def _collection(self, element: etree._Element) -> wire.Collection | None:
+        found = wire.collection(element)
+        if found is not None:
+            self._note_unknown(found.unknown)
+        return found
+
+    def _note_unknown(self, paths: list[str]) -> None:
+        """Log each element we do not read, once per adapter: the answer still counts."""
+        for path in paths:
+            if path not in self._unknown_logged:
+                self._unknown_logged.add(path)
+                log.warning("population_unknown_element", upstream=self.name, element=path)
 
     async def check(self) -> UpstreamHealth:
-        return self.soap.health.state
+        return self.health.state
 
     async def aclose(self) -> None:
-        await self.soap.aclose()
+        await self.http.aclose()
 
 
 def _body(request: GatewayRequest, struct: type[T]) -> T:

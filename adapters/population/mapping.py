@@ -1,43 +1,62 @@
-"""Between the gateway's JSON face and the national SOAP service: requests out, answers back.
+"""Between the gateway's JSON face and the national service's fields: requests out, answers back.
 
-The SOAP side's names and shapes are those of ``schemas/population/population.wsdl``
-(from public samples); the JSON side is ``schemas.population``. Nothing else
-in the adapter knows either.
+The SOAP side's names are those ``wire`` writes and reads (from public
+clients); the JSON side is ``schemas.population``. Nothing else in the
+adapter knows either.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
-from schemas.population import PROVINCES, CitizenLookupRequest, CitizenVerifyRequest
-from schemas.population.answers import ChuHo, CongDan, DiaChi, HoVaTen, NguoiLienQuan
+from schemas.population import (
+    PROVINCES,
+    CitizenLookupRequest,
+    CitizenRelativesRequest,
+    CitizenVerifyRequest,
+    DeclaredRelative,
+)
+from schemas.population.answers import (
+    ChuHo,
+    CongDan,
+    DiaChi,
+    HoVaTen,
+    NguoiLienQuan,
+    RelativeCheck,
+)
 from schemas.population.ids import Gender
 
-Query = CitizenLookupRequest | CitizenVerifyRequest
+Query = CitizenLookupRequest | CitizenVerifyRequest | CitizenRelativesRequest
+
+COMPARED = {"SoDinhDanh": "so_dinh_danh", "HoVaTen": "ho_va_ten", "NgayThangNamSinh": "ngay_sinh"}
+"""The search key's elements, by the JSON field a caller declared them in."""
+RELATIVES = {"cha": "Cha", "me": "Me", "vo_chong": "VoChong", "nguoi_dai_dien": "NguoiDaiDien"}
 
 
 def soap_birth(birth: str) -> dict[str, str]:
-    """``YYYY-MM-DD`` -> ``{NgayThangNam: yyyyMMdd}``; ``YYYY`` -> ``{Nam: yyyy}``."""
+    """``YYYY-MM-DD`` -> ``{NgayThangNam: yyyyMMdd}``; ``YYYY`` -> ``{Nam: yyyy}`` (as C06)."""
     if len(birth) == 4:
         return {"Nam": birth}
     return {"NgayThangNam": birth.replace("-", "")}
 
 
-def compared_fields(query: Query) -> list[str]:
-    """The declared fields that go upstream, in request order."""
-    sent = {"so_dinh_danh": True, "ho_va_ten": query.ho_va_ten, "ngay_sinh": query.ngay_sinh}
-    return [name for name, value in sent.items() if value]
-
-
-def soap_query(query: Query) -> dict[str, Any]:
-    """The search key part of a request: what the caller declared."""
+def search_key(query: Query, *, plain_birth: bool = False) -> dict[str, Any]:
+    """What the caller declared, by element name; ``plain_birth``: the date as one string."""
     fields: dict[str, Any] = {"SoDinhDanh": query.so_dinh_danh, "HoVaTen": query.ho_va_ten}
     if query.ngay_sinh is not None:
-        fields["NgayThangNamSinh"] = soap_birth(query.ngay_sinh)
+        birth = soap_birth(query.ngay_sinh)
+        fields["NgayThangNamSinh"] = next(iter(birth.values())) if plain_birth else birth
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def citizen(data: dict[str, Any]) -> CongDan:
+def compared_fields(sent: Mapping[str, Any]) -> list[str]:
+    """The declared JSON fields that went upstream, in request order."""
+    return [field for element, field in COMPARED.items() if sent.get(element)]
+
+
+def citizen(data: Mapping[str, Any]) -> CongDan:
     return CongDan(
         so_dinh_danh=data.get("SoDinhDanh"),
         so_cmnd=data.get("SoCMND"),
@@ -62,6 +81,30 @@ def citizen(data: dict[str, Any]) -> CongDan:
     )
 
 
+def check_relatives(
+    declared: list[DeclaredRelative], data: Mapping[str, Any]
+) -> list[RelativeCheck]:
+    """Each declared relative against the one on record (by ID and name, as declared)."""
+    checks = []
+    for relative in declared:
+        on_record = _relative(data.get(RELATIVES[relative.quan_he]))
+        compared = [
+            field for field in ("so_dinh_danh", "ho_va_ten") if getattr(relative, field) is not None
+        ]
+        matches = on_record is not None and all(
+            _same(getattr(relative, field), getattr(on_record, field)) for field in compared
+        )
+        checks.append(RelativeCheck(quan_he=relative.quan_he, khop=matches, da_doi_chieu=compared))
+    return checks
+
+
+def _same(declared: str | None, recorded: str | None) -> bool:
+    def norm(text: str) -> str:
+        return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+    return declared is not None and recorded is not None and norm(declared) == norm(recorded)
+
+
 # GioiTinh: "1"/"2" is our guess at the code table; the words are seen in samples too.
 _GENDERS: dict[str, Gender] = {"1": "nam", "2": "nu", "nam": "nam", "nữ": "nu", "nu": "nu"}
 
@@ -71,7 +114,7 @@ def gender(value: str | None) -> Gender | None:
     return None if value is None else _GENDERS.get(value.strip().casefold())
 
 
-def birth_date(value: dict[str, Any] | None) -> str | None:
+def birth_date(value: Mapping[str, Any] | None) -> str | None:
     """``YYYY-MM-DD`` from NgayThangNam (yyyyMMdd), else ``YYYY`` from Nam; odd values as given."""
     if not value:
         return None
@@ -85,7 +128,7 @@ def birth_date(value: dict[str, Any] | None) -> str | None:
     return None if year is None else str(year)
 
 
-def _name(value: dict[str, Any] | None) -> HoVaTen | None:
+def _name(value: Mapping[str, Any] | None) -> HoVaTen | None:
     if value is None:
         return None
     parts = [value.get("Ho"), value.get("ChuDem"), value.get("Ten")]
@@ -93,7 +136,15 @@ def _name(value: dict[str, Any] | None) -> HoVaTen | None:
     return HoVaTen(ho=parts[0], chu_dem=parts[1], ten=parts[2], day_du=full or None)
 
 
-def _address(value: dict[str, Any] | None) -> DiaChi | None:
+def _full_name(value: Mapping[str, Any] | str | None) -> str | None:
+    """A relative's name written out: ``HoVaTen{Ho, ChuDem, Ten}``, or an older plain text."""
+    if value is None or isinstance(value, str):
+        return value
+    name = _name(value)
+    return None if name is None else name.day_du
+
+
+def _address(value: Mapping[str, Any] | None) -> DiaChi | None:
     if value is None:
         return None
     province = value.get("MaTinhThanh")
@@ -107,23 +158,23 @@ def _address(value: dict[str, Any] | None) -> DiaChi | None:
     )
 
 
-def _relative(value: dict[str, Any] | None) -> NguoiLienQuan | None:
+def _relative(value: Mapping[str, Any] | None) -> NguoiLienQuan | None:
     if value is None:
         return None
     return NguoiLienQuan(
-        ho_va_ten=value.get("HoVaTen"),
+        ho_va_ten=_full_name(value.get("HoVaTen")),
         so_dinh_danh=value.get("SoDinhDanh"),
         so_cmnd=value.get("SoCMND"),
         quoc_tich=value.get("QuocTich"),
     )
 
 
-def _head(value: dict[str, Any] | None) -> ChuHo | None:
+def _head(value: Mapping[str, Any] | None) -> ChuHo | None:
     if value is None:
         return None
     return ChuHo(
         quan_he=value.get("QuanHe"),
-        ho_va_ten=value.get("HoVaTen"),
+        ho_va_ten=_full_name(value.get("HoVaTen")),
         so_dinh_danh=value.get("SoDinhDanh"),
         so_cmnd=value.get("SoCMND"),
     )

@@ -1,10 +1,16 @@
-"""A mock national population database: SOAP 1.1 on ``population.wsdl``, synthetic citizens.
+"""A mock national population database: SOAP 1.1 as public clients show it, synthetic citizens.
 
-``create_app()`` answers ``TraCuuThongTinCongDan`` and ``XacThucThongTinCongDan``
-at any path, after checking the data-exchange platform's headers the way the
-adapter builds them (``auth.py``): a bad or stale signature, a wrong
-``ApiKey`` or ``X-Road-Client`` gets HTTP 401 with a SOAP fault. Nobody found
-is an empty ``CongdanCollection`` (lookup) or ``TonTai`` false (verify).
+``create_app()`` answers ``TraCuuThongTinCongDan`` (as C06 asks), one variant
+of ``XacThucThongTinCongDan`` (its ``verify_profile`` option: ``plain`` or
+anhnbt's ``suffixed``) and anhnbt's ``XacMinhThongTinNhanThan``, at any path,
+after checking the data-exchange platform's headers (a bad or stale
+signature, a wrong ``ApiKey`` or ``X-Road-Client``: HTTP 401 with a SOAP
+fault; no ``SOAPAction``: 400). It answers ``CongdanCollection`` as anhnbt's
+``CongdanCollection.xsd`` has it (attributes ``SoCongDan, GhiChu,
+ThoiDiemDuLieu, id``; ``Cha``/``Me``/``VoChong`` as ``SoDinhDanh, QuocTich,
+HoVaTen{Ho, ChuDem, Ten}``). Nobody found is an empty ``CongdanCollection``
+or ``TonTai`` false. Its element names, namespaces and the signature check
+are its own copy, never the adapter's, so a wrong detail on one side fails a test.
 
 The population is generated from a seed, so every run has the same citizens:
 Vietnamese names, IDs whose province, century/gender digit and birth year
@@ -19,11 +25,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
+import hashlib
+import itertools
 import random
 import time
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Litestar, Request, Response, post
@@ -31,8 +40,6 @@ from litestar.types import ASGIApp, Scope
 from lxml import etree
 
 from adapters.mockkit import MockKit
-from adapters.population.adapter import LOOKUP, VERIFY
-from adapters.population.auth import password
 from schemas import xmlsafe
 from schemas.population import PROVINCES
 from schemas.population.answers import ChuHo, CongDan, DiaChi, HoVaTen, NguoiLienQuan
@@ -49,8 +56,17 @@ MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 BCA = "http://dancuquocgia.bca"
+QLDC = "http://gtel.vn/qldc"
 MIC = "http://www.mic.gov.vn/dancu/1.0"
 XML = "text/xml; charset=utf-8"
+LOOKUP = "TraCuuThongTinCongDan"
+RELATIVES = "XacMinhThongTinNhanThan"
+VerifyProfile = Literal["plain", "suffixed"]
+VERIFY: dict[VerifyProfile, tuple[str, str]] = {
+    "plain": ("XacThucThongTinCongDan", "KetQuaXacThuc"),
+    "suffixed": ("XacThucThongTinCongDanRequest", "KetQuaXacThucResponse"),
+}
+"""(request element, answer element) of each public variant."""
 
 
 def _place(code: str, detail: str) -> DiaChi:
@@ -79,6 +95,7 @@ def _known(
     que_quan: str,
     thuong_tru: str,
     chu_ho: tuple[str, str],
+    parents: tuple[NguoiLienQuan | None, NguoiLienQuan | None] = (None, None),
 ) -> CongDan:
     code = so_dinh_danh[:3]
     return CongDan(
@@ -96,8 +113,8 @@ def _known(
         que_quan=_place(code, que_quan),
         thuong_tru=_place(code, thuong_tru),
         noi_o_hien_tai=_place(code, thuong_tru),
-        cha=None,
-        me=None,
+        cha=parents[0],
+        me=parents[1],
         vo_chong=None,
         nguoi_dai_dien=None,
         chu_ho=ChuHo(quan_he=chu_ho[0], ho_va_ten=chu_ho[1], so_dinh_danh=None, so_cmnd=None),
@@ -112,6 +129,12 @@ KNOWN: dict[str, CongDan] = {
         _known(
             "001203012345", ("Nguyễn", "Văn", "An"), "nam", "2003-05-17", "Kinh", "Không",
             "Phường Láng", "Số 12 ngõ 34 phố Chùa Láng, Phường Láng", ("Con", "Nguyễn Văn Bình"),
+            (
+                NguoiLienQuan(ho_va_ten="Nguyễn Văn Bình", so_dinh_danh="001075001111",
+                              so_cmnd=None, quoc_tich="VN"),
+                NguoiLienQuan(ho_va_ten="Lê Thị Hoa", so_dinh_danh="001177002222",
+                              so_cmnd=None, quoc_tich="VN"),
+            ),
         ),
         _known(
             "079195001234", ("Trần", "Thị Bích", "Ngọc"), "nu", "1995-11-02", "Kinh",
@@ -237,16 +260,18 @@ def _same_name(declared: str, person: CongDan) -> bool:
     return person.ho_va_ten is not None and norm(declared) == norm(person.ho_va_ten.day_du or "")
 
 
-def _declared(operation: etree._Element) -> _Declared:
+def _declared(operation: etree._Element, namespace: str) -> _Declared:
     def text(path: str) -> str | None:
-        found = operation.findtext(path, namespaces={"b": BCA})
+        found = operation.findtext(path, namespaces={"b": namespace})
         return found.strip() if found else None
 
+    birth = text("b:NgayThangNamSinh")  # XacMinhThongTinNhanThan: one string
     return _Declared(
         so_dinh_danh=text("b:SoDinhDanh"),
         ho_va_ten=text("b:HoVaTen"),
-        nam=text("b:NgayThangNamSinh/b:Nam"),
-        ngay_thang_nam=text("b:NgayThangNamSinh/b:NgayThangNam"),
+        nam=text("b:NgayThangNamSinh/b:Nam") or (birth if birth and len(birth) == 4 else None),
+        ngay_thang_nam=text("b:NgayThangNamSinh/b:NgayThangNam")
+        or (birth if birth and len(birth) == 8 else None),
     )
 
 
@@ -290,13 +315,15 @@ def _address(place: DiaChi | None) -> dict[str, Any] | None:
 
 
 def _related(person: NguoiLienQuan | None) -> dict[str, Any] | None:
+    """Cha, Me, VoChong, NguoiDaiDien as anhnbt's CongdanCollection.xsd orders them."""
     if person is None:
         return None
+    words = (person.ho_va_ten or "").split()
+    name = {"Ho": words[0], "ChuDem": " ".join(words[1:-1]) or None, "Ten": words[-1]}
     return {
-        "HoVaTen": person.ho_va_ten,
-        "QuocTich": person.quoc_tich,
         "SoDinhDanh": person.so_dinh_danh,
-        "SoCMND": person.so_cmnd,
+        "QuocTich": person.quoc_tich,
+        "HoVaTen": name if len(words) > 1 else None,
     }
 
 
@@ -370,7 +397,8 @@ def refusal(request: Request[Any, Any, Any], credentials: Credentials) -> str | 
     auth_url = (
         credentials.auth_url or f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
     )
-    expected = password(auth_url, credentials.user, timestamp, credentials.secret)
+    signed = auth_url + credentials.user + timestamp + credentials.secret
+    expected = hashlib.sha256(signed.encode()).hexdigest()  # lowercase hex, as C06 writes it
     if scheme != "Basic" or user != credentials.user or hashed != expected:
         return "Xác thực không thành công"
     return None
@@ -394,43 +422,60 @@ def create_app(
     x_road_client: str = DEMO_X_ROAD_CLIENT,
     api_key: str = DEMO_API_KEY,
     auth_url: str | None = None,
+    verify_profile: VerifyProfile = "plain",
 ) -> ASGIApp:
     """The mock service behind ``MockKit`` (``/__mock/stats``, ``/__mock/faults``, ...).
 
-    ``seed`` and ``size`` choose the synthetic population; the others are the
-    credentials it accepts (``auth_url`` None: the URL called, the adapter's default).
+    ``seed`` and ``size`` choose the synthetic population; ``verify_profile`` the
+    ``XacThucThongTinCongDan`` variant it speaks; the others are the credentials
+    it accepts (``auth_url`` None: the URL called, the adapter's default).
     """
     people = synthetic_population(seed, size)
     expected = Credentials(
         user=user, secret=secret, x_road_client=x_road_client, api_key=api_key, auth_url=auth_url
     )
+    if verify_profile not in VERIFY:
+        raise ValueError(f"verify_profile {verify_profile!r}: one of {', '.join(VERIFY)}")
+    verify_request, verify_answer = VERIFY[verify_profile]
+    namespaces = {LOOKUP: BCA, verify_request: BCA, RELATIVES: QLDC}
+    answered = itertools.count(1)
 
     def answer(status: int, body: bytes) -> Response[bytes]:
         return Response(body, status_code=status, media_type=XML)
+
+    def collection(person: CongDan | None) -> etree._Element:
+        element = etree.Element(f"{{{MIC}}}CongdanCollection", nsmap={"dc": MIC})
+        element.set("SoCongDan", "1" if person is not None else "0")
+        element.set("GhiChu", "")
+        element.set("ThoiDiemDuLieu", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        element.set("id", f"mock-{next(answered):08d}")
+        if person is not None:
+            element.append(citizen_xml(person))
+        return element
 
     @post(["/", "/{path:path}"], status_code=200)
     async def soap(request: Request[Any, Any, Any]) -> Response[bytes]:
         refused = refusal(request, expected)
         if refused is not None:
             return answer(401, fault("Client", refused))
+        if "soapaction" not in request.headers:  # SOAP 1.1 over HTTP: present, even if ""
+            return answer(400, fault("Client", "Thiếu SOAPAction"))
         try:
             operation = xmlsafe.parse(await request.body()).find(f"{{{SOAP_ENV}}}Body/*")
         except (ValueError, etree.XMLSyntaxError) as exc:
             return answer(500, fault("Client", f"Yêu cầu không hợp lệ: {exc}"))
-        name = "" if operation is None else etree.QName(operation).localname
-        if operation is None or name not in (LOOKUP, VERIFY):
-            return answer(500, fault("Client", f"Không hỗ trợ thao tác {name!r}"))
-        declared = _declared(operation)
+        qname = None if operation is None else etree.QName(operation)
+        if operation is None or qname is None or namespaces.get(qname.localname) != qname.namespace:
+            shown = None if qname is None else qname.text
+            return answer(500, fault("Client", f"Không hỗ trợ thao tác {shown!r}"))
+        declared = _declared(operation, qname.namespace or "")
         person = people.get(declared.so_dinh_danh or "")
-        found = person is not None and declared.matches(person)
-        if name == VERIFY:
-            result = etree.Element(f"{{{BCA}}}KetQuaXacThuc", nsmap={"dan": BCA})
+        found = person if person is not None and declared.matches(person) else None
+        if qname.localname == verify_request:
+            result = etree.Element(f"{{{BCA}}}{verify_answer}", nsmap={"ns2": BCA})
             etree.SubElement(result, f"{{{BCA}}}TonTai").text = "true" if found else "false"
             return answer(200, _envelope(result))
-        collection = etree.Element(f"{{{MIC}}}CongdanCollection", nsmap={"dc": MIC})
-        if found and person is not None:
-            collection.append(citizen_xml(person))
-        return answer(200, _envelope(collection))
+        return answer(200, _envelope(collection(found)))
 
     app = Litestar(route_handlers=[soap], openapi_config=None, logging_config=None, debug=False)
     return MockKit(operation_of=operation_of).wrap(app)

@@ -1,6 +1,6 @@
 """Dossier, catalogue and question records of the portal (DVCQG), with its field names.
 
-Shapes from ``../shared/domain/dvcqg.md``. Records the gateway sends on an
+Shapes from the portal's public descriptions and OpenCPS. Records the gateway sends on an
 agency's behalf forbid unknown fields (a typo must not vanish silently);
 records the portal sends back are read leniently, keeping only the fields
 named here (the portal is the source of truth and may add fields).
@@ -102,6 +102,8 @@ class DongBoHoSoMC(_Record, kw_only=True):
     """One dossier received at a one-stop shop, as pushed to the portal."""
 
     MaHoSo: Code
+    SoBienNhan: Code | None = None
+    """The receipt number given to the citizen, when it differs from MaHoSo."""
     MaTTHC: Code
     TenTTHC: Text
     MaLinhVuc: Code | None = None
@@ -110,6 +112,7 @@ class DongBoHoSoMC(_Record, kw_only=True):
     LoaiDoiTuong: Literal[1, 2] = 1
     """1 citizen, 2 business."""
     MaDoiTuong: Code | None = None
+    ThongTinKhac: Text | None = None
     Email: EmailAddress | None = None
     SoDienThoai: PhoneNumber | None = None
     Fax: str | None = None
@@ -153,22 +156,23 @@ class DongBoKetQua(_PortalRecord, kw_only=True):
 
     MaHoSo: str
     TrangThaiHoSo: int | None = None
-    ThoiGianDongBo: PortalTime | None = None
+    ThoiGianDongBo: str | None = None
 
 
 class HoSo(_PortalRecord, kw_only=True):
-    """A dossier as the portal knows it (the answer of TraCuuHoSo)."""
+    """A dossier as the portal knows it (TraCuuHoSo's answer); times as the portal wrote them."""
 
     MaHoSo: str
+    SoBienNhan: str | None = None
     MaTTHC: str
     TenTTHC: str
     MaLinhVuc: str | None = None
     TenLinhVuc: str | None = None
     TrangThaiHoSo: DossierStatus
-    NgayTiepNhan: PortalTime | None = None
-    NgayHenTra: PortalTime | None = None
-    NgayTra: PortalTime | None = None
-    NgayKetThucXuLy: PortalTime | None = None
+    NgayTiepNhan: str | None = None
+    NgayHenTra: str | None = None
+    NgayTra: str | None = None
+    NgayKetThucXuLy: str | None = None
     DonViXuLy: str | None = None
 
 
@@ -190,6 +194,12 @@ class LocLinhVuc(_Record, kw_only=True):
     MaNganh: Code | None = None
 
 
+class LayThuTuc(_Record, kw_only=True):
+    """The procedure LayThuTuc asks for."""
+
+    MaTTHC: Code
+
+
 class ThuTucHanhChinh(_PortalRecord, kw_only=True):
     MaTTHC: str
     TenTTHC: str
@@ -200,6 +210,12 @@ class ThuTucHanhChinh(_PortalRecord, kw_only=True):
     MucDo: int | None = None
     """Online service level (2, 3 or 4)."""
     ThoiHanGiaiQuyet: str | None = None
+
+
+class ThuTucChiTiet(ThuTucHanhChinh, kw_only=True):
+    """One procedure (the answer of LayThuTuc), with every field it belongs to."""
+
+    LinhVucThucHien: list[LinhVuc] = []
 
 
 class CoQuan(_PortalRecord, kw_only=True):
@@ -238,7 +254,7 @@ class DongBoHoiDapKetQua(_PortalRecord, kw_only=True):
     """The portal's receipt for a synced question."""
 
     MaCauHoi: str
-    ThoiGianDongBo: PortalTime | None = None
+    ThoiGianDongBo: str | None = None
 
 
 class LocHoiDap(_Record, kw_only=True):
@@ -250,11 +266,15 @@ class LocHoiDap(_Record, kw_only=True):
 
 
 class CauHoiDVCQG(_PortalRecord, kw_only=True):
-    """A question a citizen sent through the portal, for the province to answer."""
+    """A question a citizen sent through the portal, for the province to answer.
+
+    The portal's list (HOIDAPID, NOIDUNG, MALINHVUC, MADONVI, ...) has no title
+    or date: ``TieuDe`` and ``NgayGui`` are there only when the portal gives them.
+    """
 
     MaCauHoi: str
-    TieuDe: str
+    TieuDe: str | None = None
     NoiDungCauHoi: str
-    NgayGui: PortalTime
+    NgayGui: str | None = None
     MaLinhVuc: str | None = None
     MaCoQuan: str | None = None

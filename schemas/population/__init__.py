@@ -4,8 +4,7 @@ Requests are checked here, so an obviously wrong one never costs a national
 lookup: the personal ID's shape and province code (as the field's type), and
 its century/gender digit against the declared birth year and gender (in
 ``__post_init__``). Answers are in ``schemas.population.answers``; the SOAP
-side is ``population.wsdl`` next to this file. Rules:
-``shared/domain/population.md``.
+side is ``population.wsdl`` next to this file.
 """
 
 from __future__ import annotations
@@ -14,15 +13,19 @@ from typing import Annotated
 
 import msgspec
 
+from schemas.population.answers import Relation
 from schemas.population.ids import ID_PATTERN, PROVINCES, Gender, disagreements
 from schemas.typecheck import FieldError, FieldsInvalid
 
 __all__ = [
     "PROVINCES",
     "CitizenLookupRequest",
+    "CitizenRelativesRequest",
     "CitizenVerifyRequest",
+    "DeclaredRelative",
     "FieldsInvalid",
     "Gender",
+    "Relation",
 ]
 
 PersonalId = Annotated[
@@ -80,3 +83,40 @@ class CitizenVerifyRequest(_CitizenQuery, kw_only=True, forbid_unknown_fields=Tr
     """Check that what a citizen declared (name, and birth date if given) matches."""
 
     ho_va_ten: FullName
+
+
+class DeclaredRelative(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One relative as the citizen declared them: a personal ID, a name, or both."""
+
+    quan_he: Relation
+    so_dinh_danh: PersonalId | None = None
+    ho_va_ten: FullName | None = None
+
+    def __post_init__(self) -> None:
+        if self.so_dinh_danh is None and self.ho_va_ten is None:
+            raise FieldsInvalid(
+                [FieldError(("ho_va_ten",), "give ho_va_ten or so_dinh_danh (or both)")]
+            )
+
+
+class CitizenRelativesRequest(_CitizenQuery, kw_only=True, forbid_unknown_fields=True):
+    """Check a citizen's declared relatives against the national record."""
+
+    nguoi_than: Annotated[list[DeclaredRelative], msgspec.Meta(min_length=1, max_length=4)]
+
+    def __post_init__(self) -> None:
+        found = [
+            FieldError((field,), message)
+            for field, message in disagreements(self.so_dinh_danh, self.ngay_sinh, self.gioi_tinh)
+        ]
+        seen: set[str] = set()
+        for index, relative in enumerate(self.nguoi_than):
+            if relative.quan_he in seen:
+                found.append(
+                    FieldError(
+                        ("nguoi_than", index, "quan_he"), f"{relative.quan_he!r} given twice"
+                    )
+                )
+            seen.add(relative.quan_he)
+        if found:
+            raise FieldsInvalid(found)

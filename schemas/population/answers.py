@@ -8,9 +8,14 @@ so an agency system can rely on the shape. Values are passed on as given
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from schemas.population.ids import Gender
+
+Relation = Literal["cha", "me", "vo_chong", "nguoi_dai_dien"]
+"""Father, mother, spouse, legal representative (Cha, Me, VoChong, NguoiDaiDien)."""
 
 
 class _Answer(msgspec.Struct, kw_only=True):
@@ -85,6 +90,8 @@ class CitizenLookupAnswer(_Answer):
     cong_dan: CongDan
     ton_tai: bool = True
     """Always true here; kept so that agency systems written against the mock still read it."""
+    thoi_diem_du_lieu: str | None = None
+    """When the national data was current (the answer's ``ThoiDiemDuLieu``), as it wrote it."""
 
 
 class CitizenVerifyAnswer(_Answer):
@@ -98,3 +105,26 @@ class CitizenVerifyAnswer(_Answer):
     ma_yeu_cau: str
     da_doi_chieu: list[str]
     """The declared fields the national system compared (sent upstream)."""
+
+
+class RelativeCheck(_Answer):
+    """One declared relative against the national record."""
+
+    quan_he: Relation
+    khop: bool
+    """Every declared value matches the relative on record (false if none is on record)."""
+    da_doi_chieu: list[str]
+    """The declared fields compared (``so_dinh_danh``, ``ho_va_ten``)."""
+
+
+class CitizenRelativesAnswer(_Answer):
+    """``relatives``: whether the declared relatives are those on record; nothing else of theirs.
+
+    The citizen unknown (or not matching the declared name/birth date) is a
+    404 problem (``not_found``), not this.
+    """
+
+    khop: bool
+    """All the declared relatives match."""
+    ma_yeu_cau: str
+    nguoi_than: list[RelativeCheck]

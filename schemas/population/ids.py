@@ -3,7 +3,7 @@
 Decree 137/2015 and Circular 07/2016/TT-BCA: digits 1-3 are the code of the
 province where the birth was registered, digit 4 the century and gender,
 digits 5-6 the birth year's last two digits, the rest random (no check digit).
-Rules: ``shared/domain/population.md``.
+The rules of Decree 137/2015 and Circular 07/2016/TT-BCA.
 """
 
 from __future__ import annotations
