@@ -1,7 +1,7 @@
 """``type: dvcqg``: the national public-service portal (Cổng Dịch vụ công Quốc gia).
 
-The protocol, as the public client OpenCPS speaks it
-(``VietOpenCPS/opencps-v2``, ``DVCQGIntegrationActionImpl.java``), lives in ``portal`` (a session login,
+The protocol, as the public client OpenCPS speaks it (``VietOpenCPS/opencps-v2``,
+``DVCQGIntegrationActionImpl.java``), lives in ``portal`` (a session login,
 the ``dstcode`` header on every request, every call ``{session, madonvi,
 service, ...}`` with the service's keys at the top level, success when
 ``error_code`` is ``"00"`` or ``0``, one transparent re-login when the session
