@@ -112,7 +112,7 @@ async def handle(holder: RuntimeHolder, scope: Scope, receive: Receive, send: Se
         answer = await record(context, answer)
     finally:
         runtime.inflight -= 1
-    await _send(send, answer, exchange.message_id)
+    await send_answer(send, answer, exchange.message_id)
 
 
 class Context:
@@ -463,7 +463,7 @@ def problem_answer(problem: Problem, exchange: Exchange) -> Answer:
     return problem.status, problem.response_headers(), body, PROBLEM_MEDIA_TYPE
 
 
-async def _send(send: Send, answer: Answer, message_id: str) -> None:
+async def send_answer(send: Send, answer: Answer, message_id: str) -> None:
     status, headers, body, media_type = answer
     raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     raw.append((MESSAGE_ID_HEADER, message_id.encode()))

@@ -23,6 +23,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # may raise (upstream_*, schema_invalid, ...) is declared with their error classes
 # (adapters/errors.py and each plugin's), and joins these in ``vocabulary()``.
 CODES: dict[str, tuple[int, str]] = {
+    "duplicate_header": (400, "A header that counts once was sent more than once"),
+    "path_invalid": (400, "Path not accepted"),
     "unauthenticated": (401, "Authentication required"),
     "forbidden": (403, "Not allowed for this client"),
     "route_not_found": (404, "No route for this path"),
