@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, asgi, get
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -117,7 +118,7 @@ def _edge(app: Litestar) -> ASGIApp:
     inner = app.asgi_handler
 
     async def edge(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await inner(scope, receive, send)
             return
         exchange = exchange_of(scope)

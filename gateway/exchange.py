@@ -162,7 +162,7 @@ def exchange_middleware(app: ASGIApp) -> ASGIApp:
             elif message["type"] == "http.response.body":
                 exchange.bytes_out += len(message.get("body", b""))
                 if head:
-                    message = {**message, "body": b""}  # type: ignore[typeddict-item]
+                    message = {**message, "body": b""}
             await send(message)
 
         try:

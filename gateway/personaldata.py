@@ -60,7 +60,7 @@ def mask_body(body: bytes, media_type: str, fields: frozenset[str]) -> bytes:
     if "json" in media_type:
         try:
             data = msgspec.json.decode(body)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # a refused body is kept too: as text
             pass
         else:
             return msgspec.json.encode(_mask_fields(data, fields))

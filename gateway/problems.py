@@ -34,6 +34,10 @@ CODES: dict[str, tuple[int, str]] = {
     "config_invalid": (422, "Configuration is invalid"),
     "idempotency_conflict": (409, "Idempotency-Key already used with another request"),
     "idempotency_in_progress": (409, "The first request with this Idempotency-Key is not done"),
+    "idempotency_not_replayable": (
+        409,
+        "The first answer to this Idempotency-Key cannot be replayed",
+    ),
     "log_unavailable": (503, "The exchange cannot be recorded, so it is not acknowledged"),
     "storage_unavailable": (503, "The request cannot be stored for delivery"),
     "not_ready": (503, "Gateway is not ready"),

@@ -44,7 +44,7 @@ from adapters.document_axis.messages import (
 )
 from adapters.document_axis.poller import Poller
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
-from adapters.errors import MalformedBody, RequestRejected, UpstreamError
+from adapters.errors import RequestRejected, UpstreamError
 
 MAX_LIMIT = 1000
 
@@ -188,12 +188,7 @@ def _limit(request: GatewayRequest, default: int) -> int:
 
 
 def _status_update(body: bytes) -> StatusUpdate:
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        errors = [{"path": "$", "message": str(exc)}]
-        raise MalformedBody("the body is not JSON", errors=errors) from None
-    return bodies.convert(data, StatusUpdate)
+    return bodies.convert(bodies.parse_json(body), StatusUpdate)
 
 
 def _json(data: Any, status: int = 200) -> GatewayResponse:
