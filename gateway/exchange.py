@@ -144,8 +144,8 @@ def exchange_middleware(app: ASGIApp) -> ASGIApp:
             return
         request_id, replaced = _request_id(scope)
         head = scope["method"] == "HEAD"
-        if head:  # HEAD is GET without the body, wherever GET is served
-            scope["method"] = "GET"
+        if head:  # HEAD is GET without the body, wherever GET is served; the server
+            scope = {**scope, "method": "GET"}  # keeps its own scope: it knows it was HEAD
         exchange = Exchange(request_id, scope["method"], _original_path(scope))
         if head:
             exchange.extra["head"] = True

@@ -31,7 +31,8 @@ from lxml import etree
 _DOCTYPE_MESSAGE = "DOCTYPE and entity declarations are not accepted"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
-_NOT_XML_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+# Regex escapes, not the characters: a lone surrogate in the text breaks JSON (OpenAPI).
+_NOT_XML_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
 XML_TEXT_PATTERN = f"^[^{_NOT_XML_CHARS}]*$"
 """A string XML 1.0 can carry (its ``Char`` production): for schemas of values sent as XML."""
 _NOT_XML_CHAR = re.compile(f"[{_NOT_XML_CHARS}]")
