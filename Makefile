@@ -31,9 +31,9 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# The edit-test loop: every test but those that start real OS processes.
+# The edit-test loop: every test but those that start real OS processes or fuzz.
 quick: $(STAMP)
-	$(PY) -m pytest -m "not processes"
+	$(PY) -m pytest -m "not processes and not fuzz"
 
 bench: $(STAMP)
 	$(PY) bench/run.py

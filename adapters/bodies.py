@@ -14,6 +14,7 @@ import msgspec
 
 from adapters.base import GatewayRequest
 from adapters.errors import MalformedBody, RequestRejected
+from schemas import jsonsafe
 from schemas.typecheck import collect_errors, format_path
 
 T = TypeVar("T")
@@ -71,15 +72,30 @@ class JsonFormSchema(BodySchema, Protocol):
     def validate_json(self, body: bytes) -> Any: ...
 
 
+def decode_json(body: bytes) -> Any:
+    """A JSON body as builtins, read the hardened way (``schemas.jsonsafe``: nesting depth,
+    UTF-8, repeated keys); ``BodyInvalid`` (``malformed_body``) otherwise."""
+    try:
+        return jsonsafe.decode(body)
+    except jsonsafe.UnsafeJson as exc:
+        raise BodyInvalid([BodyError(exc.path, str(exc))], error=MalformedBody) from None
+    except msgspec.DecodeError as exc:
+        raise BodyInvalid([BodyError("$", f"not valid JSON: {exc}")], error=MalformedBody) from None
+
+
+def parse_json(body: bytes) -> Any:
+    """``decode_json`` for an adapter: what it refuses is a ``malformed_body`` rejection."""
+    try:
+        return decode_json(body)
+    except BodyInvalid as exc:
+        raise exc.rejection() from None
+
+
 def json_body(request: GatewayRequest) -> Any:
     """The JSON body as builtins (the route's decoding when it validated one)."""
     if request.data is not None:
         return request.data
-    try:
-        return msgspec.json.decode(request.body or b"null")
-    except msgspec.DecodeError as exc:
-        errors = [{"path": "$", "message": str(exc)}]
-        raise MalformedBody("the body is not valid JSON", errors=errors) from None
+    return parse_json(request.body or b"null")
 
 
 def convert(data: Any, kind: type[T], root: str = "$", what: str = "the request body") -> T:

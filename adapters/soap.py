@@ -44,6 +44,7 @@ from adapters.base import (
     GatewayResponse,
     UpstreamHealth,
 )
+from adapters.bodies import parse_json
 from adapters.errors import MalformedBody, RequestRejected, UpstreamError
 from adapters.httpclient import (
     PassiveHealth,
@@ -52,6 +53,7 @@ from adapters.httpclient import (
     build_client,
     upstream_error,
 )
+from schemas import xmlsafe
 
 
 class _Call:
@@ -150,6 +152,7 @@ class SoapClient:
     def check(self, operation: str, arguments: dict[str, Any]) -> None:
         """Refuse arguments the WSDL cannot serialize, before anything is sent."""
         self.operation(operation)
+        _refuse_unencodable(operation, arguments)
         try:
             self.client.create_message(self.service, operation, **arguments)
         except (TypeError, zeep.exceptions.ValidationError) as exc:
@@ -164,6 +167,7 @@ class SoapClient:
     async def call(self, request: GatewayRequest, operation: str, arguments: dict[str, Any]) -> Any:
         """The answer as plain dicts and lists, the answer element's children as keys."""
         send = self.operation(operation)
+        _refuse_unencodable(operation, arguments)
         call = _Call(request)
         token = _current.set(call)
         try:
@@ -200,6 +204,13 @@ class SoapClient:
         await self.http.aclose()
 
 
+def _refuse_unencodable(operation: str, arguments: dict[str, Any]) -> None:
+    """Characters XML cannot carry: lxml would refuse them mid-build, as a bare ValueError."""
+    refused = [{"path": p, "message": m} for p, m in xmlsafe.unencodable(arguments, operation)]
+    if refused:
+        raise RequestRejected(f"{len(refused)} value(s) cannot be sent as XML", errors=refused)
+
+
 class SoapAdapter:
     Settings = SoapSettings
 
@@ -226,10 +237,7 @@ class SoapAdapter:
         """The operation's arguments; a body that cannot be them is the caller's error."""
         data = request.data
         if data is None and request.body:
-            try:
-                data = msgspec.json.decode(request.body)
-            except msgspec.DecodeError:
-                raise MalformedBody("the body must be a JSON object") from None
+            data = parse_json(request.body)
         if data is None:
             data = {}
         if not isinstance(data, dict):

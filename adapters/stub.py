@@ -33,6 +33,7 @@ from adapters.base import (
     GatewayResponse,
     UpstreamHealth,
 )
+from adapters.bodies import BodyInvalid, decode_json
 from adapters.errors import UpstreamError, UpstreamUnavailable
 from adapters.units import Duration, seconds
 
@@ -195,8 +196,8 @@ def _json_or_none(request: GatewayRequest) -> Any:
     if "json" not in request.content_type or not request.body:
         return None
     try:
-        return msgspec.json.decode(request.body)
-    except msgspec.DecodeError:
+        return decode_json(request.body)
+    except BodyInvalid:
         return None
 
 

@@ -15,15 +15,17 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, asgi, get
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
-from litestar.types import Receive, Scope, Send
+from litestar.routes import HTTPRoute
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from adapters.logs import get_logger
 from gateway import __version__, health, openapi, pipeline
 from gateway.admin import admin_router, holder_of
 from gateway.admission import Admission
 from gateway.config.loader import LoadedConfig
-from gateway.exchange import exchange_middleware, exchange_of
+from gateway.exchange import Exchange, exchange_middleware, exchange_of
 from gateway.mockrunner import MockThread, start_configured
 from gateway.persistence import Persistence
 from gateway.problems import Problem
@@ -31,6 +33,8 @@ from gateway.reloading import RuntimeHolder
 
 log = get_logger(__name__)
 
+ADMIN_PREFIX = "/admin"
+_API_KEY = b"x-api-key"
 _STATUS_CODES = {
     400: "malformed_body",
     404: "route_not_found",
@@ -54,10 +58,13 @@ async def live() -> dict[str, str]:
 
 @get("/health/ready")
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """``ready`` or ``degraded``; the config and each upstream's state only with the admin key."""
     holder = holder_of(request)
     if not holder.started:
         raise Problem("not_ready", "configuration not loaded yet")
     report = await health.readiness(holder.current)
+    if holder.current.admin.lookup(request.headers.get("x-api-key")) is None:
+        report = {"status": report["status"]}
     return Response(report, status_code=200)
 
 
@@ -82,9 +89,72 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 def _as_problem(exc: Exception, request_id: str) -> Problem:
     if isinstance(exc, HTTPException) and exc.status_code in _STATUS_CODES:
-        return Problem(_STATUS_CODES[exc.status_code], str(exc.detail))
+        return Problem(_STATUS_CODES[exc.status_code], str(exc.detail), headers=exc.headers)
     log.error("unexpected_error", request_id=request_id, exc_info=exc)
     return Problem("internal_error", f"see the gateway log for request {request_id}")
+
+
+def _fixed_endpoints(app: Litestar) -> dict[str, list[str]]:
+    """Path -> the methods its handlers serve (HEAD wherever GET), OPTIONS left out."""
+    endpoints: dict[str, list[str]] = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            methods = set(route.methods) - {"OPTIONS"}
+            if "GET" in methods:
+                methods.add("HEAD")
+            endpoints[route.path] = sorted(methods)
+    return endpoints
+
+
+def _edge(app: Litestar) -> ASGIApp:
+    """What every request passes before routing, fixed endpoints and data plane alike.
+
+    Refused here: a repeated ``X-API-Key`` (which one would count?), dot
+    segments (they would mean another path after any normalisation), and on
+    fixed endpoints a method they do not serve (405 with ``Allow``, litestar's
+    automatic OPTIONS answer included). Under ``/admin`` nothing answers,
+    not even 405 or 404, before the admin key is shown.
+    """
+    fixed = _fixed_endpoints(app)
+    inner = app.asgi_handler
+
+    async def edge(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await inner(scope, receive, send)
+            return
+        exchange = exchange_of(scope)
+        try:
+            _refuse_at_edge(scope, exchange, fixed)
+        except Problem as problem:
+            answer = pipeline.problem_answer(problem, exchange)
+            await pipeline.send_answer(send, answer, exchange.message_id)
+            return
+        await inner(scope, receive, send)
+
+    return exchange_middleware(edge)
+
+
+def _refuse_at_edge(scope: Scope, exchange: Exchange, fixed: dict[str, list[str]]) -> None:
+    keys = [value for name, value in scope["headers"] if name == _API_KEY]
+    if len(keys) > 1:
+        raise Problem("duplicate_header", "X-API-Key must be sent once")
+    path = exchange.path
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise Problem("path_invalid", "dot segments ('.', '..') are not accepted in paths")
+    if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+        holder: RuntimeHolder = scope["litestar_app"].state.holder
+        key = keys[0].decode("latin-1") if keys else None
+        if holder.current.admin.lookup(key) is None:
+            raise Problem("unauthenticated", "admin credential required in X-API-Key")
+        if path not in fixed:
+            raise Problem("route_not_found", f"no admin endpoint {path}")
+    allowed = fixed.get(path)
+    if allowed is not None and exchange.method not in allowed:  # HEAD came as GET
+        raise Problem(
+            "method_not_allowed",
+            f"{path} accepts {', '.join(allowed)}",
+            headers={"allow": ", ".join(allowed)},
+        )
 
 
 def create_app(
@@ -128,9 +198,8 @@ def create_app(
         if mock_thread is not None:
             mock_thread.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[live, ready, admin_router, openapi_json, docs, data_plane],
-        middleware=[exchange_middleware],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],
         on_shutdown=[shutdown],
@@ -139,3 +208,5 @@ def create_app(
         logging_config=None,  # gateway.logs owns logging (masking, JSON)
         debug=False,
     )
+    app.asgi_handler = _edge(app)  # outside routing: a 405 of litestar's gets an id and a log line
+    return app

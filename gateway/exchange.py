@@ -1,7 +1,9 @@
 """The record of one request as it crosses the gateway, and the middleware that keeps it.
 
-The middleware runs first and last: it takes or makes the request id, echoes
-it on every response (whatever produced it), and writes exactly one log line
+The middleware wraps the whole app, routing included, so it runs first and
+last for every request, a refused method on a fixed endpoint too: it takes or
+makes the request id, echoes it on every response (whatever produced it),
+answers ``HEAD`` as ``GET`` without the body, and writes exactly one log line
 when the response is done. The pipeline fills in what it learns on the way
 (client, route, upstream, error code). Bodies never go in unless the route
 allows it.
@@ -19,9 +21,14 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
+from gateway.personaldata import mask_id_numbers
 
 REQUEST_ID_HEADER = b"x-request-id"
-_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
+REPLACED_HEADER = b"x-request-id-replaced"
+"""Sent when the caller's X-Request-ID was not used as given: ``invalid`` (a new id was
+made) or ``masked`` (it held an ID number, masked as log lines mask it)."""
+_VALID_REQUEST_ID = re.compile(REQUEST_ID_PATTERN.encode())
 SCOPE_KEY = "lgsp_exchange"
 
 
@@ -99,24 +106,35 @@ def exchange_of(scope: Scope) -> Exchange:
     return exchange
 
 
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
-            return value.decode()
-    return os.urandom(16).hex()
+def _request_id(scope: Scope) -> tuple[str, str | None]:
+    """The id this request goes by, and why it is not the caller's own (None: it is).
+
+    The id is echoed, logged, stored and sent upstream, so one holding an ID
+    number is masked here, once, rather than wherever it goes.
+    """
+    given = [value for name, value in scope["headers"] if name == REQUEST_ID_HEADER]
+    if not given:
+        return os.urandom(16).hex(), None
+    if len(given) > 1 or not _VALID_REQUEST_ID.match(given[0]):
+        return os.urandom(16).hex(), "invalid"
+    request_id = given[0].decode()
+    masked = mask_id_numbers(request_id)
+    return masked, None if masked == request_id else "masked"
 
 
 def _original_path(scope: Scope) -> str:
-    """The request path as the client sent it.
+    """The request path as the client sent it, percent-escapes decoded but ``%2F``.
 
-    litestar runs middleware after routing, and routing to a mount rewrites
-    ``scope["path"]`` (``/v1/x`` becomes ``v1/x/``); ``raw_path`` is untouched.
+    Routing (ours and the mount's) must see the segments the client sent: an
+    encoded slash stays ``%2F`` inside its segment, never a separator. The path
+    comes from ``raw_path``: routing to a mount rewrites ``scope["path"]``.
     """
     raw: bytes | None = scope.get("raw_path")
     if raw is None:
         return scope["path"]
     # ASGI says raw_path has no query string; httpx's test transport puts it there anyway.
-    return unquote(raw.partition(b"?")[0].decode("latin-1"))
+    segments = raw.partition(b"?")[0].decode("latin-1").split("/")
+    return "/".join(unquote(segment).replace("/", "%2F") for segment in segments)
 
 
 def exchange_middleware(app: ASGIApp) -> ASGIApp:
@@ -124,17 +142,27 @@ def exchange_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        exchange = Exchange(_request_id(scope), scope["method"], _original_path(scope))
+        request_id, replaced = _request_id(scope)
+        head = scope["method"] == "HEAD"
+        if head:  # HEAD is GET without the body, wherever GET is served; the server
+            scope = {**scope, "method": "GET"}  # keeps its own scope: it knows it was HEAD
+        exchange = Exchange(request_id, scope["method"], _original_path(scope))
+        if head:
+            exchange.extra["head"] = True
         scope[SCOPE_KEY] = exchange  # type: ignore[literal-required]
-        echoed = (REQUEST_ID_HEADER, exchange.request_id.encode())
+        echoed = [(REQUEST_ID_HEADER, request_id.encode())]
+        if replaced is not None:
+            echoed.append((REPLACED_HEADER, replaced.encode()))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 exchange.status = message["status"]
                 headers = [h for h in message.get("headers", ()) if h[0] != REQUEST_ID_HEADER]
-                message["headers"] = [*headers, echoed]
+                message["headers"] = [*headers, *echoed]
             elif message["type"] == "http.response.body":
                 exchange.bytes_out += len(message.get("body", b""))
+                if head:
+                    message = {**message, "body": b""}
             await send(message)
 
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO, TextIO, cast
 
 import msgspec
@@ -99,6 +101,43 @@ def configure(settings: LoggingSettings, stream: BinaryIO | None = None) -> None
 
 
 _access: Any = structlog.get_logger("gateway.access")
+
+_LoggerState = tuple[list[logging.Handler], int, bool, bool, list[Any]]
+
+
+def _state(logger: logging.Logger) -> _LoggerState:
+    return list(logger.handlers), logger.level, logger.propagate, logger.disabled, logger.filters[:]
+
+
+@contextmanager
+def kept() -> Iterator[None]:
+    """Logging exactly as ``configure`` left it, whatever runs inside.
+
+    A litestar app built with its default ``logging_config`` (a mock's, say)
+    runs ``dictConfig``: root's handlers replaced, loggers of its own that do
+    not propagate. Every logger is put back as it was; loggers made inside
+    lose what they were given and propagate to root, to our handler.
+    """
+    loggers = logging.Logger.manager.loggerDict
+    before = {
+        name: _state(logger)
+        for name, logger in loggers.items()
+        if isinstance(logger, logging.Logger)
+    }
+    root = logging.getLogger()
+    root_before = _state(root)
+    try:
+        yield
+    finally:
+        for name, logger in list(loggers.items()):
+            if isinstance(logger, logging.Logger):
+                _restore(logger, before.get(name, ([], logging.NOTSET, True, False, [])))
+        _restore(root, root_before)
+
+
+def _restore(logger: logging.Logger, state: _LoggerState) -> None:
+    logger.handlers[:], level, logger.propagate, logger.disabled, logger.filters[:] = state
+    logger.setLevel(level)
 
 
 def access(level: str, fields: dict[str, Any]) -> None:

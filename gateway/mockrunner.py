@@ -11,24 +11,37 @@ real adapter, over real HTTP, to a mock that speaks the national protocol.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from adapters import registry
 from adapters.mockkit import MockServer, serve
+from gateway import logs
 from gateway.config.model import MockSettings
+
+THREAD_NAME = "mock-national-systems"
 
 
 def build(name: str, settings: MockSettings) -> MockServer:
     """The ASGI app of mock ``name`` with its options; ``ValueError`` for a bad option."""
     system = registry.mock_systems()[name]
     try:
-        app = registry.load(system.app)(**settings.options)
+        with logs.kept():  # a mock's litestar app may configure logging: ours stays
+            app = registry.load(system.app)(**settings.options)
     except TypeError as exc:  # an option create_app does not take
         raise ValueError(f"mocks.{name}.options: {exc}") from None
     port = settings.port or system.default_port
     return MockServer(name=name, app=app, host=settings.host, port=port)
+
+
+class _QuietInThread(logging.Filter):
+    """uvicorn's startup and shutdown lines of the mocks' servers: the gateway's own
+    ``uvicorn.error`` lines say the same once; a mock's warnings and errors still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD_NAME or record.levelno >= logging.WARNING
 
 
 class MockThread:
@@ -40,11 +53,15 @@ class MockThread:
         self._task: asyncio.Task[None] | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="mock-national-systems", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        self._quiet = _QuietInThread()
 
     def start(self, timeout: float = 15.0) -> None:
-        self._thread.start()
-        if not self._ready.wait(timeout) or self._error is not None:
+        logging.getLogger("uvicorn.error").addFilter(self._quiet)
+        with logs.kept():
+            self._thread.start()
+            ready = self._ready.wait(timeout)
+        if not ready or self._error is not None:
             raise RuntimeError(f"mock national systems did not start: {self._error}")
 
     def _run(self) -> None:
@@ -69,6 +86,7 @@ class MockThread:
         if self._loop is not None and self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout=10)
+        logging.getLogger("uvicorn.error").removeFilter(self._quiet)
 
 
 def start_configured(mocks: Mapping[str, MockSettings]) -> MockThread | None:

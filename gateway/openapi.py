@@ -13,15 +13,30 @@ from typing import Any
 
 import msgspec
 
+from adapters import registry
 from gateway import __version__
+from gateway.exchange import REQUEST_ID_PATTERN
 from gateway.problems import ERROR_SOURCE_HEADER, vocabulary
 from gateway.runtime import CompiledRoute, Runtime
 from gateway.validation import JsonBody
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_ALWAYS = ("unauthenticated", "forbidden", "internal_error")
-_UPSTREAM = ("upstream_timeout", "upstream_unavailable", "upstream_error")
+# What any route may answer: refusals at the edge, authentication, the message log.
+_ALWAYS = (
+    "duplicate_header",
+    "path_invalid",
+    "unauthenticated",
+    "forbidden",
+    "log_unavailable",
+    "internal_error",
+)
 _WITH_BODY = ("payload_too_large", "unsupported_media_type", "malformed_body", "schema_invalid")
+_POST = (
+    "malformed_body",  # an Idempotency-Key too long
+    "idempotency_conflict",
+    "idempotency_in_progress",
+    "idempotency_not_replayable",
+)
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -94,11 +109,18 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
             "name": "X-Request-ID",
             "in": "header",
             "required": False,
-            "description": "Your id for this request; generated when absent, echoed back.",
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+            "description": "Your id for this request, echoed back in X-Request-ID. Absent, "
+            "sent twice or not matching the pattern: the gateway makes one; holding an ID "
+            "number: masked. Either way the answer says so in X-Request-ID-Replaced "
+            "(`invalid`, `masked`).",
+            "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
         }
     )
-    codes = [*_ALWAYS, *_UPSTREAM]
+    codes = [*_ALWAYS, *registry.error_codes()]  # whatever the adapter may raise
+    if config.match.method == "POST":
+        codes += _POST
+    if route.signatures is not None:
+        codes.append("signature_invalid")
     operation: dict[str, Any] = {
         "operationId": config.id,
         "summary": config.summary or config.id,
@@ -127,6 +149,9 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
         }
         codes += (*_WITH_BODY, "xml_forbidden")
     operation["responses"] = {"200": {"description": "The upstream's answer, passed through."}}
+    if config.delivery == "async":
+        operation["responses"]["202"] = {"description": "Queued for delivery (X-LGSP-Message-ID)."}
+        codes.append("storage_unavailable")
     known = vocabulary()
     for status in sorted({known[c].status for c in codes}):
         names = ", ".join(sorted(c for c in codes if known[c].status == status))

@@ -21,6 +21,26 @@ def mask_id_numbers(text: str) -> str:
     return _ID_NUMBER.sub(lambda m: m[1] + "*" * len(m[2]) + m[3], text)
 
 
+PUBLIC_DETAIL_LIMIT = 200
+_CREDENTIAL = re.compile(
+    r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|user(?:name)?|uid|login)"
+    r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s;,&]+)"
+)
+# A URL, or a connection string with credentials (``jdbc:oracle:thin:user/pass@host``).
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+|[^\s\"'<>]*[:/][^\s@]*@[^\s\"'<>]+")
+_ADDRESS = re.compile(r"\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?::[0-9]+)?\b")
+
+
+def public_detail(text: str) -> str:
+    """An upstream's own words as a caller may read them: cut, ID numbers masked, and
+    credentials, URLs and IP addresses (its insides, not the caller's business) removed."""
+    text = _CREDENTIAL.sub(lambda m: f"{m[1]}{m[2]}[hidden]", mask_id_numbers(text))
+    text = _ADDRESS.sub("[address]", _URL.sub("[url]", text))
+    if len(text) > PUBLIC_DETAIL_LIMIT:
+        text = text[: PUBLIC_DETAIL_LIMIT - 1] + "…"
+    return text
+
+
 def mask_value(value: Any) -> Any:
     """Every string inside ``value`` with its ID numbers masked."""
     if isinstance(value, str):
@@ -60,7 +80,7 @@ def mask_body(body: bytes, media_type: str, fields: frozenset[str]) -> bytes:
     if "json" in media_type:
         try:
             data = msgspec.json.decode(body)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # a refused body is kept too: as text
             pass
         else:
             return msgspec.json.encode(_mask_fields(data, fields))

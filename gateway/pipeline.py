@@ -33,7 +33,7 @@ from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.messagelog import AuditRecord, LogUnavailable, sha256_hex
 from gateway.persistence import Persistence
-from gateway.personaldata import mask_body, mask_id_numbers
+from gateway.personaldata import mask_body, mask_id_numbers, public_detail
 from gateway.problems import ERROR_SOURCE_HEADER, PROBLEM_MEDIA_TYPE, Problem
 from gateway.reloading import RuntimeHolder
 from gateway.routing import MethodNotAllowed, NoRoute
@@ -118,7 +118,7 @@ async def handle(
     finally:
         runtime.inflight -= 1
         leave(context.slots)
-    await _send(send, answer, exchange.message_id)
+    await send_answer(send, answer, exchange.message_id)
 
 
 class Context:
@@ -467,7 +467,7 @@ async def call_upstream(
                     or failure.retry_condition not in policy.on
                     or outbound.remaining() <= delay
                 ):
-                    raise _upstream_problem(failure) from None
+                    raise _upstream_problem(failure, exchange) from None
             except RequestRejected as rejected:
                 raise Problem.of(rejected) from None
             await asyncio.sleep(delay)
@@ -491,9 +491,14 @@ async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayRes
         raise UpstreamTimeout(f"no answer within {budget:.3g}s") from None
 
 
-def _upstream_problem(error: UpstreamError) -> Problem:
+def _upstream_problem(error: UpstreamError, exchange: Exchange) -> Problem:
+    """The caller reads the upstream's words cut and cleaned; the log line has them whole."""
     extra = {} if error.upstream_status is None else {"upstream_status": error.upstream_status}
-    return Problem.of(error, extra=extra)
+    problem = Problem.of(error, extra=extra)
+    problem.detail = public_detail(error.detail)
+    if problem.detail != error.detail:
+        exchange.extra["upstream_detail"] = error.detail  # ID numbers masked by the log
+    return problem
 
 
 def to_answer(answer: GatewayResponse) -> Answer:
@@ -518,7 +523,7 @@ def problem_answer(problem: Problem, exchange: Exchange) -> Answer:
     return problem.status, problem.response_headers(), body, PROBLEM_MEDIA_TYPE
 
 
-async def _send(send: Send, answer: Answer, message_id: str) -> None:
+async def send_answer(send: Send, answer: Answer, message_id: str) -> None:
     status, headers, body, media_type = answer
     raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     raw.append((MESSAGE_ID_HEADER, message_id.encode()))

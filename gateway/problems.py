@@ -23,6 +23,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # may raise (upstream_*, schema_invalid, ...) is declared with their error classes
 # (adapters/errors.py and each plugin's), and joins these in ``vocabulary()``.
 CODES: dict[str, tuple[int, str]] = {
+    "duplicate_header": (400, "A header that counts once was sent more than once"),
+    "path_invalid": (400, "Path not accepted"),
     "unauthenticated": (401, "Authentication required"),
     "forbidden": (403, "Not allowed for this client"),
     "route_not_found": (404, "No route for this path"),
@@ -32,6 +34,10 @@ CODES: dict[str, tuple[int, str]] = {
     "config_invalid": (422, "Configuration is invalid"),
     "idempotency_conflict": (409, "Idempotency-Key already used with another request"),
     "idempotency_in_progress": (409, "The first request with this Idempotency-Key is not done"),
+    "idempotency_not_replayable": (
+        409,
+        "The first answer to this Idempotency-Key cannot be replayed",
+    ),
     "log_unavailable": (503, "The exchange cannot be recorded, so it is not acknowledged"),
     "storage_unavailable": (503, "The request cannot be stored for delivery"),
     "headers_too_large": (431, "Request header fields too large"),

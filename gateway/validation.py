@@ -21,7 +21,7 @@ from lxml import etree
 
 import schemas
 from adapters import registry
-from adapters.bodies import BodyError, BodyInvalid, BodySchema
+from adapters.bodies import BodyError, BodyInvalid, BodySchema, decode_json
 from adapters.errors import MalformedBody, XmlForbidden
 from gateway.problems import Problem
 from schemas import xmlsafe
@@ -47,11 +47,7 @@ class JsonBody:
         self.struct = struct
 
     def validate(self, body: bytes) -> Any:
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            error = BodyError("$", f"not valid JSON: {exc}")
-            raise BodyInvalid([error], error=MalformedBody) from None
+        data = decode_json(body)
         try:
             msgspec.convert(data, self.struct)
         except msgspec.ValidationError:

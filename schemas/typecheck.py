@@ -15,6 +15,8 @@ from typing import Any, Union
 
 import msgspec
 
+from schemas.xmlsafe import XML_TEXT_PATTERN
+
 Path = tuple[str | int, ...]
 
 
@@ -126,6 +128,8 @@ def _is_struct(tp: Any) -> bool:
 def _describe(message: str, meta: msgspec.Meta | None) -> str:
     """msgspec's message without its path, with the field's own description when it has one."""
     message = _AT_SUFFIX.sub("", message)
+    if meta is not None and meta.pattern == XML_TEXT_PATTERN and "regex" in message:
+        return "holds a character XML cannot carry (a control character, U+FFFE, U+FFFF)"
     if meta is not None and meta.description and "regex" in message:
         return f"expected {meta.description}"
     return message

@@ -21,7 +21,8 @@ Entry points:
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import BinaryIO, Protocol, cast
 
 import msgspec
@@ -29,6 +30,31 @@ from lxml import etree
 
 _DOCTYPE_MESSAGE = "DOCTYPE and entity declarations are not accepted"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+# Regex escapes, not the characters: a lone surrogate in the text breaks JSON (OpenAPI).
+_NOT_XML_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+XML_TEXT_PATTERN = f"^[^{_NOT_XML_CHARS}]*$"
+"""A string XML 1.0 can carry (its ``Char`` production): for schemas of values sent as XML."""
+_NOT_XML_CHAR = re.compile(f"[{_NOT_XML_CHARS}]")
+
+
+def unencodable(value: object, path: str = "$") -> Iterator[tuple[str, str]]:
+    """(path, message) for each string in ``value`` holding a character XML cannot carry.
+
+    lxml refuses such a string only while building a document, as a
+    ``ValueError`` far from the field: whoever turns caller data into XML
+    asks here first, and refuses with the path.
+    """
+    if isinstance(value, str):
+        found = _NOT_XML_CHAR.search(value)
+        if found is not None:
+            yield path, f"character U+{ord(found[0]):04X} cannot be carried in XML"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from unencodable(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from unencodable(item, f"{path}[{index}]")
 
 
 class UnsafeXml(ValueError):

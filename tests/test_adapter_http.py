@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
+from tests.support.config import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.upstreams import echo_upstream
 
@@ -37,6 +37,7 @@ routes:
   - {{id: closed, match: {{method: GET, path: /closed}}, clients: ["*"], upstream: closed}}
 """
 KEY = {"x-api-key": TEST_KEY}
+ADMIN = {"x-api-key": TEST_ADMIN_KEY}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_closed_port_is_unavailable_and_shows_in_readiness(client: TestClient) -
     response = client.get("/closed", headers=KEY)
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_unavailable"
-    ready = client.get("/health/ready").json()
+    ready = client.get("/health/ready", headers=ADMIN).json()
     assert ready["status"] == "degraded"
     assert ready["upstreams"]["closed"]["state"] == "down"
     assert ready["upstreams"]["civil"] == {

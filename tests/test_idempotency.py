@@ -7,13 +7,21 @@ each rule of the store is checked on its own, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
 
-from gateway.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADER, IdempotencyStore, Replay
+from gateway.idempotency import (
+    MAX_KEY_LENGTH,
+    REPLAYED_HEADER,
+    DataKeys,
+    IdempotencyStore,
+    Replay,
+)
 from gateway.messagelog import sha256_hex
 from gateway.problems import Problem
 from gateway.store import open_store
@@ -25,15 +33,22 @@ BODY = sha256_hex(b'{"ma_ho_so":"H53.22-260101-0001"}')
 OTHER_BODY = sha256_hex(b'{"ma_ho_so":"H53.22-260101-0002"}')
 
 
-def run(url: str, work: Callable[[IdempotencyStore], Awaitable[T]]) -> T:
+def run(
+    url: str,
+    work: Callable[[IdempotencyStore], Awaitable[T]],
+    keys: DataKeys | None = None,
+    *,
+    clear: bool = True,
+) -> T:
     """``work`` on an empty key table (the PostgreSQL database is shared by the session)."""
 
     async def main() -> T:
         store = await open_store(url)
         try:
-            async with store.engine.begin() as connection:
-                await connection.execute(idempotency_keys.delete())
-            return await work(IdempotencyStore(store, TTL))
+            if clear:
+                async with store.engine.begin() as connection:
+                    await connection.execute(idempotency_keys.delete())
+            return await work(IdempotencyStore(store, TTL, keys))
         finally:
             await store.close()
 
@@ -159,3 +174,60 @@ def test_an_empty_or_overlong_key_is_refused_before_the_store(key: str, tmp_path
     assert (refused.code, refused.status) == ("malformed_body", 400)
     assert str(MAX_KEY_LENGTH) in refused.detail
     assert rows == 0
+
+
+def data_key(kid: str) -> str:
+    return f"{kid}:{base64.b64encode(os.urandom(32)).decode()}"
+
+
+def test_stored_answers_are_sealed_and_keys_rotate(tmp_path: object) -> None:
+    """Old key ids still open what they sealed; the first id seals what is new."""
+    old, new = data_key("2026a"), data_key("2026b")
+    url = f"sqlite:///{tmp_path}/keys.db"
+
+    async def first(keys: IdempotencyStore) -> bytes:
+        await keys.begin("motcua", "k-1", "dossier-create", BODY)
+        await answer(keys)
+        async with keys.store.engine.connect() as connection:
+            row = (await connection.execute(sa.select(idempotency_keys))).one()
+        return bytes(row.body) + (row.headers or "").encode()
+
+    stored = run(url, first, DataKeys.parse(old))
+    assert stored.startswith(b"2026a:") and b'"id":1' not in stored and b"location" not in stored
+
+    async def after_rotation(keys: IdempotencyStore) -> Replay | None:
+        return await keys.begin("motcua", "k-1", "dossier-create", BODY)
+
+    replay = run(url, after_rotation, DataKeys.parse(f"{new},{old}"), clear=False)
+    assert replay is not None and replay.body == b'{"id":1}'
+    assert DataKeys.parse(f"{new},{old}").seal(b"x", b"k").startswith(b"2026b:")
+
+
+def test_an_answer_sealed_with_a_key_not_held_is_not_replayed(tmp_path: object) -> None:
+    """No LGSP_DATA_KEY: each process seals with its own key, and another cannot replay."""
+    url = f"sqlite:///{tmp_path}/keys.db"
+
+    async def first(keys: IdempotencyStore) -> None:
+        await keys.begin("motcua", "k-1", "dossier-create", BODY)
+        await answer(keys)
+
+    async def repeat(keys: IdempotencyStore) -> Problem:
+        return await problem_of(keys.begin("motcua", "k-1", "dossier-create", BODY))
+
+    run(url, first, DataKeys.from_environment())
+    problem = run(url, repeat, DataKeys.from_environment(), clear=False)
+    assert (problem.code, problem.status) == ("idempotency_not_replayable", 409)
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("k1:short", "not base64"),
+        (f"k1:{base64.b64encode(b'x' * 16).decode()}", "not 32 bytes"),
+        (f"bad id:{base64.b64encode(b'x' * 32).decode()}", "key id"),
+        (" , ", "no key"),
+    ],
+)
+def test_a_malformed_data_key_is_refused_saying_why(value: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        DataKeys.parse(value)

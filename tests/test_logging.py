@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from litestar.testing import TestClient
 
 from gateway import logs
@@ -14,6 +16,8 @@ from gateway.app import create_app
 from gateway.config.model import LoggingSettings
 from gateway.personaldata import mask_id_numbers
 from tests.support.config import BASE_CONFIG, DEFAULT_CONFIG, MOTCUA_KEY, TEST_KEY, write_config
+from tests.support.processes import gateway_process
+from tests.support.servers import free_port
 
 
 def requests(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,3 +105,39 @@ def test_library_logs_are_json_masked_and_quiet() -> None:
     assert line["event"] == "client 001******345 connected"
     assert line["logger"] == "uvicorn.error"
     assert line["level"] == "info"
+
+
+@pytest.mark.processes
+def test_a_served_gateway_keeps_its_logging_after_the_mocks_start(tmp_path: Path) -> None:
+    """`lgsp-gateway serve` on the default config: mock national systems (litestar apps,
+    one with litestar's default logging) start inside it, and still every line of the
+    process is JSON, masked, and said once."""
+    output = tmp_path / "gateway.log"
+    port = free_port()
+    mocks = {
+        variable: str(free_port())
+        for variable in (
+            "LGSP_MOCK_DVCQG_PORT",
+            "LGSP_MOCK_POPULATION_PORT",
+            "LGSP_MOCK_AXIS_PORT",
+        )
+    }
+    env = {**mocks, "LGSP_PORT": str(port), "LGSP_STORAGE_URL": f"sqlite:///{tmp_path}/gw.db"}
+    with gateway_process(DEFAULT_CONFIG, port, env=env, log=output):
+        base = f"http://127.0.0.1:{port}"
+        headers = {"X-API-Key": MOTCUA_KEY, "X-Request-ID": "agency-001203012345"}
+        httpx.post(
+            f"{base}/v1/population/citizens/lookup",
+            json={"so_dinh_danh": "001203012345"},
+            headers=headers,
+        )
+        httpx.get(f"{base}/v1/dvcqg/dossiers/001203012345", headers=headers)
+        httpx.get(f"{base}/health/ready")
+    text = output.read_text(encoding="utf-8")
+    assert "001203012345" not in text
+    lines = [json.loads(line) for line in text.splitlines()]  # every line JSON
+    said = [(line.get("logger"), line["event"]) for line in lines if line["event"] != "request"]
+    assert len(said) == len(set(said)), said  # nothing said twice (three mocks, one gateway)
+    assert ("uvicorn.error", "Application startup complete.") in said
+    ours = [line for line in lines if line.get("request_id") == "agency-001******345"]
+    assert [line["event"] for line in ours].count("request") == 2

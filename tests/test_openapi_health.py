@@ -7,7 +7,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from gateway.config.loader import load_config
-from tests.support.config import DEFAULT_CONFIG
+from tests.support.config import ADMIN_KEY, DEFAULT_CONFIG
 
 
 def resolve(spec: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -69,7 +69,8 @@ def test_docs_page_lists_routes(default_client: TestClient) -> None:  # type: ig
 
 def test_health(default_client: TestClient) -> None:  # type: ignore[type-arg]
     assert default_client.get("/health/live").json()["status"] == "live"
-    ready = default_client.get("/health/ready").json()
+    assert default_client.get("/health/ready").json() == {"status": "ready"}
+    ready = default_client.get("/health/ready", headers={"X-API-Key": ADMIN_KEY}).json()
     assert ready["status"] == "ready"
     config = load_config(str(DEFAULT_CONFIG)).config
     assert ready["config"]["routes"] == len(config.routes)

@@ -61,7 +61,7 @@ def test_valid_config_is_applied(tmp_path: Path) -> None:
 def test_invalid_config_keeps_the_running_one(tmp_path: Path) -> None:
     path = config(tmp_path)
     with TestClient(create_app(str(path))) as client:
-        before = client.get("/health/ready").json()["config"]["digest"]
+        before = client.get("/health/ready", headers=ADMIN).json()["config"]["digest"]
         path.write_text(path.read_text() + "routes_typo: []\nserver: {port: -1}\n")
         response = client.post("/admin/reload", headers=ADMIN)
         assert response.status_code == 422
@@ -71,7 +71,7 @@ def test_invalid_config_keeps_the_running_one(tmp_path: Path) -> None:
         assert paths == {"routes_typo", "server.port"}
         assert all(e["path"].startswith(f"{path}:") for e in body["errors"])
         assert client.get("/a", headers=KEY).json() == {"version": 1}
-        assert client.get("/health/ready").json()["config"]["digest"] == before
+        assert client.get("/health/ready", headers=ADMIN).json()["config"]["digest"] == before
 
 
 def test_no_request_is_dropped_during_reloads(tmp_path: Path) -> None:

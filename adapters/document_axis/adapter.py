@@ -50,7 +50,7 @@ from adapters.document_axis.messages import (
 )
 from adapters.document_axis.poller import Poller
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
-from adapters.errors import MalformedBody, RequestRejected, UpstreamError
+from adapters.errors import RequestRejected, UpstreamError
 
 MAX_LIMIT = 1000
 
@@ -203,12 +203,7 @@ def _limit(request: GatewayRequest, default: int) -> int:
 
 
 def _status_update(body: bytes) -> StatusUpdate:
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        errors = [{"path": "$", "message": str(exc)}]
-        raise MalformedBody("the body is not JSON", errors=errors) from None
-    return bodies.convert(data, StatusUpdate)
+    return bodies.convert(bodies.parse_json(body), StatusUpdate)
 
 
 def _by_document(sent: list[tuple[str, dict[str, Any]]], organ_id: str) -> list[dict[str, Any]]:

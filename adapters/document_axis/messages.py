@@ -14,10 +14,10 @@ from typing import Any, BinaryIO, cast
 import msgspec
 
 import schemas.edxml as edxml
-from adapters.bodies import is_json
+from adapters.bodies import is_json, parse_json
 from adapters.document_axis.client import HashingWriter, Payload
 from adapters.document_axis.schema import edxml_invalid
-from adapters.errors import MalformedBody, RequestRejected
+from adapters.errors import RequestRejected
 from schemas.edxml import rules
 from schemas.edxml.formats import VIETNAM
 from schemas.edxml.limits import DEFAULT_LIMITS
@@ -113,11 +113,7 @@ def _status_header(data: Any) -> edxml.StatusHeader:
 
 
 def _json(body: bytes) -> Any:
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        errors = [{"path": "$", "message": str(exc)}]
-        raise MalformedBody("the body is not JSON", errors=errors) from None
+    return parse_json(body)
 
 
 def _addressing(header: edxml.MessageHeader) -> Addressing:

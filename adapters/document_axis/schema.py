@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 import schemas.edxml as edxml
-from adapters.bodies import BodyError, BodyInvalid
+from adapters.bodies import BodyError, BodyInvalid, decode_json
 from adapters.errors import MalformedBody, PayloadTooLarge, XmlForbidden
 
 # Refusals for size, not for shape: the caller should send less, not fix syntax.
@@ -34,11 +32,7 @@ class EdxmlBody:
 
     def validate_json(self, body: bytes) -> Any:
         """The JSON form: its shape (JSON paths), then the edXML rules (edXML paths)."""
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            error = BodyError("$", f"not valid JSON: {exc}")
-            raise BodyInvalid([error], error=MalformedBody) from None
+        data = decode_json(body)
         try:
             document = edxml.from_json(data)
         except edxml.EdxmlInvalid as exc:

@@ -106,9 +106,9 @@ def _read_all(path: str, environ: Mapping[str, str] | None) -> list[Document]:
     main = read_yaml(path, environ)
     docs = [main]
     if not isinstance(main.data, dict):
-        if main.data is not None:
+        if not main.issues:  # a scalar, a list, or null: nothing to load, and it says why
             main.issues.append(SourceIssue(path, 1, (), "the file must be a mapping of sections"))
-            main.data = None
+        main.data = None
         return docs
     includes = main.data.get("include", [])
     if not isinstance(includes, list):
@@ -130,8 +130,9 @@ def _read_all(path: str, environ: Mapping[str, str] | None) -> list[Document]:
 
 def _read_included(file: str, environ: Mapping[str, str] | None) -> Document:
     doc = read_yaml(file, environ)
-    if doc.data is not None and not isinstance(doc.data, dict):
-        doc.issues.append(SourceIssue(file, 1, (), "an included file must be a mapping"))
+    if not isinstance(doc.data, dict):
+        if not doc.issues:
+            doc.issues.append(SourceIssue(file, 1, (), "an included file must be a mapping"))
         doc.data = None
     sections: dict[str, Any] = doc.data or {}
     for key in list(sections):

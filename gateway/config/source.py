@@ -93,7 +93,12 @@ class _Builder:
                 return value
             tag = self._loader.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
             node = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark)
-        return self._loader.construct_object(node, deep=True)
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError) as exc:  # an unknown tag (!x), a bad !!binary or date
+            problem = getattr(exc, "problem", None) or str(exc)
+            self._issue(node.start_mark.line + 1, path, f"cannot read this value: {problem}")
+            return None
 
     def _interpolate(self, text: str, line: int, path: Path) -> str:
         def substitute(match: re.Match[str]) -> str:

@@ -23,7 +23,15 @@ _DIGESTS = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256}
 CHECKSUM_SEPARATOR = "|"
 
 TransactionId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
-Amount = Annotated[int, msgspec.Meta(ge=1, description="an amount in VND (whole dong)")]
+MAX_FEE = 10**12
+"""One fee line, in VND: a thousand billion dong, far above any fee, far below what a
+64-bit total of ``MAX_FEE_LINES`` lines or the portal's own fields can hold."""
+MAX_FEE_LINES = 100
+Amount = Annotated[int, msgspec.Meta(ge=1, le=MAX_FEE, description="an amount in VND (whole dong)")]
+Total = Annotated[
+    int,
+    msgspec.Meta(ge=1, le=MAX_FEE * MAX_FEE_LINES, description="the sum of the fee lines, VND"),
+]
 IdNumber = Annotated[
     str,
     msgspec.Meta(pattern=r"^([0-9]{9}|[0-9]{12})$", description="a 9-digit ID or 12-digit CCCD"),
@@ -69,7 +77,7 @@ class HoaDon(_Record, kw_only=True):
     MaHoSo: Code
     MaTTHC: Code
     TenTTHC: Text
-    PhiLePhi: Annotated[list[PhiLePhi], msgspec.Meta(min_length=1)]
+    PhiLePhi: Annotated[list[PhiLePhi], msgspec.Meta(min_length=1, max_length=MAX_FEE_LINES)]
     TKThuHuong: Account
     """Beneficiary account number."""
     MaNHThuHuong: Code
@@ -99,7 +107,7 @@ class PayGovRequest(_Record, kw_only=True):
 
     client_id: Code
     transaction_id: TransactionId
-    trans_amount: Amount
+    trans_amount: Total
     command: Literal["PAY"] = "PAY"
     version: Literal["3.0"] = "3.0"
     locale: str = "vi"
@@ -127,7 +135,7 @@ class PayGovCallback(msgspec.Struct, kw_only=True):
 
     client_id: str
     transaction_id: TransactionId
-    trans_amount: int
+    trans_amount: Annotated[int, msgspec.Meta(ge=0, le=MAX_FEE * MAX_FEE_LINES)]
     paygate_trans_id: str
     error_code: str
     message: str = ""

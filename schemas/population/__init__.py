@@ -1,7 +1,8 @@
 """JSON bodies of the population routes (the gateway's face to agency systems).
 
 Requests are checked here, so an obviously wrong one never costs a national
-lookup: the personal ID's shape and province code (as the field's type), and
+lookup: text only of characters XML can carry (it becomes SOAP), the
+personal ID's shape and province code (as the field's type), and
 its century/gender digit against the declared birth year and gender (in
 ``__post_init__``). Answers are in ``schemas.population.answers``; the SOAP
 side is ``population.wsdl`` next to this file.
@@ -16,6 +17,7 @@ import msgspec
 from schemas.population.answers import Relation
 from schemas.population.ids import ID_PATTERN, PROVINCES, Gender, disagreements
 from schemas.typecheck import FieldError, FieldsInvalid
+from schemas.xmlsafe import XML_TEXT_PATTERN
 
 __all__ = [
     "PROVINCES",
@@ -45,18 +47,24 @@ BirthDate = Annotated[
         examples=["2003-05-17"],
     ),
 ]
-FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["Nguyễn Văn An"])]
+FullName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=100, pattern=XML_TEXT_PATTERN, examples=["Nguyễn Văn An"]
+    ),
+]
 ServiceCode = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=50,
+        pattern=XML_TEXT_PATTERN,
         description="code of the public service (MaDVC) the lookup is for; "
         "default: the upstream's `ma_dvc` setting",
         examples=["1.001612"],
     ),
 ]
-Purpose = Annotated[str, msgspec.Meta(max_length=250)]
+Purpose = Annotated[str, msgspec.Meta(max_length=250, pattern=XML_TEXT_PATTERN)]
 
 
 class _CitizenQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
