@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.store import Store
 
 DEFAULT_CONFIG = os.environ.get("LGSP_CONFIG", "config/gateway.yaml")
+DEMO_ISSUER_KEY = "config/demo-identity/issuer-DEMO-ONLY.key"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +79,19 @@ def _parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="make a new API key and the hash to put in YAML")
     keygen.set_defaults(func=cmd_keygen)
 
+    token = commands.add_parser(
+        "token",
+        help="DEMO: mint a bearer token with the demo issuer's key (never a production issuer)",
+    )
+    _config_option(token)
+    token.add_argument("--client", required=True, help="client id (claims client_id and sub)")
+    token.add_argument("--scope", action="append", default=[], help="a scope (repeatable)")
+    token.add_argument("--ttl", default="10m", help="lifetime, a duration (default 10m)")
+    token.add_argument(
+        "--key", default=str(DEMO_ISSUER_KEY), help=f"signing key, PEM (default {DEMO_ISSUER_KEY})"
+    )
+    token.set_defaults(func=cmd_token)
+
     adapters = commands.add_parser("adapters", help="list installed adapter types")
     adapters.set_defaults(func=cmd_adapters)
 
@@ -128,6 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from gateway import logs
     from gateway.app import create_app
+    from gateway.identity import certificates
 
     loaded = _load_or_report(args.config)
     if loaded is None:
@@ -142,6 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # the gateway writes its own line per request
         server_header=False,
         log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
+        http=certificates.recording_protocol(),  # the client certificate, for gateway.identity
+        **certificates.uvicorn_tls_options(server.tls, os.path.dirname(loaded.path)),
     )
     return 0
 
@@ -203,6 +220,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     asyncio.run(runtime.close())
     config = loaded.config
+    for owner, specs in [("admin", config.admin.api_keys)] + [
+        (f"client {c.id}", c.api_keys) for c in config.clients
+    ]:
+        for digest, end in auth.expiring_keys(specs):
+            print(f"warning: {owner}: key {digest[:19]}... expires {end}", file=sys.stderr)
     print(
         f"{args.config}: OK ({len(config.clients)} clients, {len(config.upstreams)} upstreams, "
         f"{len(config.routes)} routes; digest {loaded.digest[:12]})"
@@ -276,6 +298,32 @@ def cmd_keygen(_: argparse.Namespace) -> int:
     print(
         "Give the key to the agency; put only the hash in the config (api_keys).", file=sys.stderr
     )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    import re
+
+    from adapters.units import DURATION_PATTERN, seconds
+    from gateway.identity.demo import mint
+
+    loaded = _load_or_report(args.config)
+    if loaded is None:
+        return 1
+    tokens = loaded.config.identity.tokens
+    if tokens is None:
+        print(f"{args.config}: no identity.tokens section: no issuer to mint for", file=sys.stderr)
+        return 1
+    if not re.match(DURATION_PATTERN, args.ttl):
+        print(f"--ttl: expected a duration such as 10m, not {args.ttl!r}", file=sys.stderr)
+        return 2
+    try:
+        with open(args.key, "rb") as handle:
+            key = handle.read()
+    except OSError as exc:
+        print(f"--key: {exc}", file=sys.stderr)
+        return 1
+    print(mint(key, tokens, args.client, args.scope, seconds(args.ttl)))
     return 0
 
 

@@ -24,6 +24,12 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # (adapters/errors.py and each plugin's), and joins these in ``vocabulary()``.
 CODES: dict[str, tuple[int, str]] = {
     "unauthenticated": (401, "Authentication required"),
+    "token_invalid": (401, "Bearer token not accepted"),
+    "token_expired": (401, "Bearer token has expired"),
+    "insufficient_scope": (403, "Token lacks a scope this call needs"),
+    "rate_limited": (429, "Rate limit or quota exceeded"),
+    "upstream_circuit_open": (503, "Upstream is failing; calls are paused"),
+    "overloaded": (503, "Gateway is at capacity"),
     "forbidden": (403, "Not allowed for this client"),
     "route_not_found": (404, "No route for this path"),
     "method_not_allowed": (405, "Method not allowed on this path"),
