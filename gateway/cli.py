@@ -243,15 +243,22 @@ def cmd_config_schema(_: argparse.Namespace) -> int:
 def config_json_schema() -> dict[str, Any]:
     """GatewayConfig's schema, with each upstream typed by its adapter's settings."""
 
+    from gateway.config.model import UpstreamTraffic
+
     adapters = registry.available()
     settings = [factory.Settings for factory in adapters.values()]
-    (root, *per_adapter), components = msgspec.json.schema_components(
-        [GatewayConfig, *settings], ref_template="#/$defs/{name}"
+    (root, traffic, *per_adapter), components = msgspec.json.schema_components(
+        [GatewayConfig, UpstreamTraffic, *settings], ref_template="#/$defs/{name}"
     )
+    gateway_keys = components[traffic["$ref"].rsplit("/", 1)[1]]["properties"]
     variants = []
     for name, schema in zip(adapters, per_adapter, strict=True):
         definition = components[schema["$ref"].rsplit("/", 1)[1]]
-        definition["properties"] = {"type": {"const": name}, **definition["properties"]}
+        definition["properties"] = {
+            "type": {"const": name},
+            **definition["properties"],
+            **gateway_keys,  # circuit_breaker, max_in_flight: the gateway's, on every upstream
+        }
         definition["required"] = ["type", *definition.get("required", [])]
         variants.append(schema)
     components["GatewayConfig"]["properties"]["upstreams"]["additionalProperties"] = {
