@@ -54,3 +54,35 @@ def test_config_check_warns_about_keys_ending_within_30_days(
     warnings = capsys.readouterr().err.splitlines()
     assert len(warnings) == 2  # the expired key and the one ending in 10 days
     assert all(w.startswith("warning: client agency-a: key sha256:") for w in warnings)
+
+
+def test_identity_config_errors_name_file_and_line(tmp_path: Path) -> None:
+    from gateway.config.loader import ConfigInvalid, load_config
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        """
+server:
+  tls: {certificate: missing.pem, key: missing.key}
+identity:
+  forwarded_certificate: {header: x-client-cert, trusted_proxies: [not-an-address]}
+clients:
+  - id: a
+    name: A
+    require_certificate: true
+    certificates: [{subject: CN=a, san: a.example.vn}]
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_config(str(path))
+    messages = {(i.path, i.message) for i in invalid.value.issues}
+    assert messages == {
+        ("server.tls.certificate", "no such file: missing.pem"),
+        ("server.tls.key", "no such file: missing.key"),
+        (
+            "identity.forwarded_certificate.trusted_proxies[0]",
+            "'not-an-address' is not an address or CIDR block",
+        ),
+        ("clients[0].certificates[0]", "give exactly one of fingerprint, subject, san"),
+    }

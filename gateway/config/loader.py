@@ -310,7 +310,8 @@ def _check_references(
 
 
 def _check_identity(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]:
-    """Certificate matches name one thing each and no two clients; proxies are addresses."""
+    """Certificate matches name one thing each and no two clients; proxies are addresses;
+    the TLS files exist."""
     issues: list[ConfigIssue] = []
     owners: dict[tuple[str, str], str] = {}
     for i, client in enumerate(config.clients):
@@ -329,6 +330,12 @@ def _check_identity(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]
                     ("clients", i, "require_certificate"), "the client has no certificates"
                 )
             )
+    tls = config.server.tls
+    base = os.path.dirname(merged.where(())[0])
+    for field in ("certificate", "key", "client_ca") if tls else ():
+        name = getattr(tls, field)
+        if name is not None and not os.path.isfile(os.path.join(base, name)):
+            issues.append(merged.issue(("server", "tls", field), f"no such file: {name}"))
     forwarded = config.identity.forwarded_certificate
     for j, proxy in enumerate(forwarded.trusted_proxies if forwarded else []):
         try:
