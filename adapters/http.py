@@ -29,6 +29,7 @@ from adapters.httpclient import (
     build_client,
     upstream_error,
 )
+from adapters.oauth2 import ClientCredentials, TokenSource
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -56,6 +57,8 @@ class HttpSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
     health_path: str | None = None
     """If set, ``/health/ready`` GETs this path; otherwise health is judged from traffic."""
+    oauth2: ClientCredentials | None = None
+    """Send a bearer token obtained with OAuth2 client credentials (cached, renewed on 401)."""
 
 
 class HttpAdapter:
@@ -67,11 +70,34 @@ class HttpAdapter:
         self.base_url = settings.base_url.rstrip("/")
         self.client = build_client(settings.tls, settings.pool, context.config_dir)
         self.health = PassiveHealth()
+        self.tokens = (
+            TokenSource(settings.oauth2, self.client, name) if settings.oauth2 is not None else None
+        )
 
     async def handle(self, request: GatewayRequest) -> GatewayResponse:
         method, path = self._target(request)
         url = self.base_url + path + (f"?{request.query}" if request.query else "")
         headers = {**request.headers, **self.settings.headers}
+        if self.tokens is None:
+            answer = await self._send(method, url, request, headers)
+        else:
+            headers["authorization"] = await self.tokens.header()
+            answer = await self._send(method, url, request, headers)
+            if answer.status_code == 401:  # revoked before its time: one new token, one retry
+                headers["authorization"] = await self.tokens.header(renew=True)
+                answer = await self._send(method, url, request, headers)
+        return GatewayResponse(
+            status=answer.status_code,
+            body=answer.content,
+            content_type=answer.headers.get("content-type", "application/octet-stream"),
+            headers={
+                k: v for k, v in answer.headers.items() if k not in _DROPPED and k != "content-type"
+            },
+        )
+
+    async def _send(
+        self, method: str, url: str, request: GatewayRequest, headers: dict[str, str]
+    ) -> httpx.Response:
         try:
             answer = await self.client.request(
                 method,
@@ -85,14 +111,7 @@ class HttpAdapter:
             self.health.failed(error)
             raise error from None
         self.health.ok()
-        return GatewayResponse(
-            status=answer.status_code,
-            body=answer.content,
-            content_type=answer.headers.get("content-type", "application/octet-stream"),
-            headers={
-                k: v for k, v in answer.headers.items() if k not in _DROPPED and k != "content-type"
-            },
-        )
+        return answer
 
     def _target(self, request: GatewayRequest) -> tuple[str, str]:
         operation = request.operation.strip()

@@ -1,6 +1,8 @@
 """The administrator's API under ``/admin``: reload, the message log, dead letters.
 
-Every endpoint needs an admin key (``admin.api_keys``) in ``X-API-Key``.
+Every endpoint needs an admin key (``admin.api_keys``) in ``X-API-Key``, or a
+bearer token with the admin scope; every action that changes something
+(reload, retry, discard, purge) is recorded in the message log with who did it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,24 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Router, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.response import Stream
 
 from adapters.bodies import BodyInvalid
 from adapters.units import Duration, seconds
 from gateway.delivery import STATES, DeliveryQueue
-from gateway.messagelog import Cursor, SearchFilter, export, purge, search, verify_chains
+from gateway.exchange import exchange_of
+from gateway.messagelog import (
+    AuditRecord,
+    Cursor,
+    LogUnavailable,
+    SearchFilter,
+    export,
+    purge,
+    search,
+    verify_chains,
+)
 from gateway.persistence import Persistence
 from gateway.problems import Problem
 from gateway.reloading import RuntimeHolder
@@ -25,18 +39,56 @@ from gateway.validation import JsonBody, body_problem
 MAX_PAGE = 1000
 
 
-def holder_of(request: Request[Any, Any, Any]) -> RuntimeHolder:
+def holder_of(request: ASGIConnection[Any, Any, Any, Any]) -> RuntimeHolder:
     holder: RuntimeHolder = request.app.state.holder
     return holder
 
 
+async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Every admin endpoint: an admin key, or a bearer token with the admin scope. Who it was
+    goes on the exchange (the access log line, and the record of every admin action)."""
+    identity = holder_of(connection).current.identity
+    actor = await identity.admin(dict(connection.headers))
+    if actor is None:
+        challenge = "ApiKey, Bearer" if identity.tokens else "ApiKey"
+        raise Problem(
+            "unauthenticated",
+            "admin credential required: X-API-Key, or a bearer token with the admin scope",
+            headers={"www-authenticate": challenge},
+        )
+    exchange_of(connection.scope).client = actor
+
+
 def _admin(request: Request[Any, Any, Any]) -> Persistence:
-    """The persistence, once the caller has shown an admin key."""
-    holder = holder_of(request)
-    if holder.current.admin.lookup(request.headers.get("x-api-key")) is None:
-        raise Problem("unauthenticated", "admin credential required in X-API-Key")
-    assert holder.persistence is not None
-    return holder.persistence
+    """The persistence (the guard has checked the caller)."""
+    persistence = holder_of(request).persistence
+    assert persistence is not None
+    return persistence
+
+
+async def _recorded(request: Request[Any, Any, Any], action: str, result: dict[str, Any]) -> None:
+    """Put an admin action on the message log: what, by whom (``client``), with what outcome."""
+    message_log = _admin(request).message_log
+    if message_log is None:
+        return
+    exchange = exchange_of(request.scope)
+    exchange.route = f"admin.{action}"
+    answer = msgspec.json.encode(result)
+    record = AuditRecord.of_exchange(
+        exchange,
+        kind="admin",
+        request=await request.body(),
+        response=answer,
+        status=200,
+        path=exchange.path,
+        response_body=answer,
+    )
+    try:
+        await message_log.append(record)
+    except LogUnavailable:
+        raise Problem(
+            "log_unavailable", f"{action} was done but could not be recorded; see the gateway log"
+        ) from None
 
 
 @post("/reload", status_code=200)
@@ -53,7 +105,9 @@ async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
             ],
             extra={"digest": result.digest},
         )
-    return {"status": "reloaded", "digest": result.digest}
+    answer = {"status": "reloaded", "digest": result.digest}
+    await _recorded(request, "reload", answer)
+    return answer
 
 
 @get("/config")
@@ -157,7 +211,9 @@ async def purge_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
     body = await _body(request, PurgeRequest)
     cutoff = time.time() - seconds(body.older_than)
     purged = await purge(persistence.store, cutoff, persistence.archive_dir)
-    return {"purged": purged, "before": cutoff}
+    answer = {"purged": purged, "before": cutoff}
+    await _recorded(request, "purge", answer)
+    return answer
 
 
 async def _body(request: Request[Any, Any, Any], kind: type[Any], empty_ok: bool = False) -> Any:
@@ -212,7 +268,9 @@ async def retry_deliveries(request: Request[Any, Any, Any]) -> dict[str, Any]:
     requeued = await queue.retry(body.message_id)
     if body.message_id is not None and requeued != 1:
         raise Problem("not_found", f"no dead delivery {body.message_id}")
-    return {"requeued": requeued}
+    answer = {"requeued": requeued}
+    await _recorded(request, "retry", answer)
+    return answer
 
 
 class DiscardRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -224,13 +282,17 @@ class DiscardRequest(msgspec.Struct, forbid_unknown_fields=True):
 async def discard_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
     queue = _queue(request)
     body = await _body(request, DiscardRequest)
-    if not await queue.discard(body.message_id, body.reason, by="admin"):
+    actor = exchange_of(request.scope).client or "admin"
+    if not await queue.discard(body.message_id, body.reason, by=actor):
         raise Problem("not_found", f"no undelivered message {body.message_id}")
-    return {"message_id": body.message_id, "state": "discarded", "reason": body.reason}
+    answer = {"message_id": body.message_id, "state": "discarded", "reason": body.reason}
+    await _recorded(request, "discard", answer)
+    return answer
 
 
 admin_router = Router(
     path="/admin",
+    guards=[admin_guard],
     route_handlers=[
         reload,
         config_info,

@@ -9,13 +9,19 @@ bytes of a stored key, which is what a constant-time compare protects.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
+from gateway.config.model import ApiKey, KeySpec, key_hash
+
 T = TypeVar("T")
 PREFIX = "sha256:"
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+EXPIRY_WARNING_DAYS = 30
 
 
 def hash_key(key: str) -> str:
@@ -26,9 +32,32 @@ def new_key() -> str:
     return "lgsp_" + secrets.token_urlsafe(32)
 
 
+def expires_at(spec: KeySpec) -> float | None:
+    """Unix time after which the key is refused: the end of its ``not_after`` day, UTC+7."""
+    if not isinstance(spec, ApiKey) or spec.not_after is None:
+        return None
+    end = dt.datetime.combine(spec.not_after + dt.timedelta(days=1), dt.time(), VIETNAM)
+    return end.timestamp()
+
+
+def expiring_keys(specs: Iterable[KeySpec], now: float | None = None) -> list[tuple[str, str]]:
+    """(hash, end date) of keys whose end is within ``EXPIRY_WARNING_DAYS`` (or past)."""
+    horizon = (now or time.time()) + EXPIRY_WARNING_DAYS * 86400
+    return [
+        (key_hash(spec), str(spec.not_after))
+        for spec in specs
+        if isinstance(spec, ApiKey) and (end := expires_at(spec)) is not None and end <= horizon
+    ]
+
+
 class KeyRing(Generic[T]):
-    def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
-        self._by_digest = {bytes.fromhex(h.removeprefix(PREFIX)): owner for h, owner in entries}
+    """Owners by key digest; a key past its ``not_after`` is as unknown as a wrong one."""
+
+    def __init__(self, entries: Iterable[tuple[KeySpec, T]]) -> None:
+        self._by_digest = {
+            bytes.fromhex(key_hash(spec).removeprefix(PREFIX)): (owner, expires_at(spec))
+            for spec, owner in entries
+        }
 
     def __bool__(self) -> bool:
         return bool(self._by_digest)
@@ -36,4 +65,8 @@ class KeyRing(Generic[T]):
     def lookup(self, presented: str | None) -> T | None:
         if not presented:
             return None
-        return self._by_digest.get(hashlib.sha256(presented.encode()).digest())
+        entry = self._by_digest.get(hashlib.sha256(presented.encode()).digest())
+        if entry is None:
+            return None
+        owner, end = entry
+        return owner if end is None or time.time() < end else None

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.store import Store
 
 DEFAULT_CONFIG = os.environ.get("LGSP_CONFIG", "config/gateway.yaml")
+DEMO_ISSUER_KEY = "config/demo-identity/issuer-DEMO-ONLY.key"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="make a new API key and the hash to put in YAML")
     keygen.set_defaults(func=cmd_keygen)
 
+    token = commands.add_parser(
+        "token",
+        help="DEMO: mint a bearer token with the demo issuer's key (never a production issuer)",
+    )
+    _config_option(token)
+    token.add_argument("--client", required=True, help="client id (claims client_id and sub)")
+    token.add_argument("--scope", action="append", default=[], help="a scope (repeatable)")
+    token.add_argument("--ttl", default="10m", help="lifetime, a duration (default 10m)")
+    token.add_argument(
+        "--key", default=str(DEMO_ISSUER_KEY), help=f"signing key, PEM (default {DEMO_ISSUER_KEY})"
+    )
+    token.set_defaults(func=cmd_token)
+
     adapters = commands.add_parser("adapters", help="list installed adapter types")
     adapters.set_defaults(func=cmd_adapters)
 
@@ -125,6 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from gateway import edge, logs
     from gateway.app import create_app
+    from gateway.identity import certificates
 
     loaded = _load_or_report(args.config)
     if loaded is None:
@@ -139,7 +154,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # the gateway writes its own line per request
         server_header=False,
         log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
-        **edge.uvicorn_options(server),  # header, connection and keep-alive limits
+        **edge.uvicorn_options(server),  # limits; the peer's certificate recorded
+        **certificates.uvicorn_tls_options(server.tls, os.path.dirname(loaded.path)),
     )
     return 0
 
@@ -201,6 +217,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     asyncio.run(runtime.close())
     config = loaded.config
+    for owner, specs in [("admin", config.admin.api_keys)] + [
+        (f"client {c.id}", c.api_keys) for c in config.clients
+    ]:
+        for digest, end in auth.expiring_keys(specs):
+            print(f"warning: {owner}: key {digest[:19]}... expires {end}", file=sys.stderr)
     print(
         f"{args.config}: OK ({len(config.clients)} clients, {len(config.upstreams)} upstreams, "
         f"{len(config.routes)} routes; digest {loaded.digest[:12]})"
@@ -219,15 +240,22 @@ def cmd_config_schema(_: argparse.Namespace) -> int:
 def config_json_schema() -> dict[str, Any]:
     """GatewayConfig's schema, with each upstream typed by its adapter's settings."""
 
+    from gateway.config.model import UpstreamTraffic
+
     adapters = registry.available()
     settings = [factory.Settings for factory in adapters.values()]
-    (root, *per_adapter), components = msgspec.json.schema_components(
-        [GatewayConfig, *settings], ref_template="#/$defs/{name}"
+    (root, traffic, *per_adapter), components = msgspec.json.schema_components(
+        [GatewayConfig, UpstreamTraffic, *settings], ref_template="#/$defs/{name}"
     )
+    gateway_keys = components[traffic["$ref"].rsplit("/", 1)[1]]["properties"]
     variants = []
     for name, schema in zip(adapters, per_adapter, strict=True):
         definition = components[schema["$ref"].rsplit("/", 1)[1]]
-        definition["properties"] = {"type": {"const": name}, **definition["properties"]}
+        definition["properties"] = {
+            "type": {"const": name},
+            **definition["properties"],
+            **gateway_keys,  # circuit_breaker, max_in_flight: the gateway's, on every upstream
+        }
         definition["required"] = ["type", *definition.get("required", [])]
         variants.append(schema)
     components["GatewayConfig"]["properties"]["upstreams"]["additionalProperties"] = {
@@ -274,6 +302,32 @@ def cmd_keygen(_: argparse.Namespace) -> int:
     print(
         "Give the key to the agency; put only the hash in the config (api_keys).", file=sys.stderr
     )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    import re
+
+    from adapters.units import DURATION_PATTERN, seconds
+    from gateway.identity.demo import mint
+
+    loaded = _load_or_report(args.config)
+    if loaded is None:
+        return 1
+    tokens = loaded.config.identity.tokens
+    if tokens is None:
+        print(f"{args.config}: no identity.tokens section: no issuer to mint for", file=sys.stderr)
+        return 1
+    if not re.match(DURATION_PATTERN, args.ttl):
+        print(f"--ttl: expected a duration such as 10m, not {args.ttl!r}", file=sys.stderr)
+        return 2
+    try:
+        with open(args.key, "rb") as handle:
+            key = handle.read()
+    except OSError as exc:
+        print(f"--key: {exc}", file=sys.stderr)
+        return 1
+    print(mint(key, tokens, args.client, args.scope, seconds(args.ttl)))
     return 0
 
 

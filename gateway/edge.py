@@ -30,6 +30,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
 from gateway.config.model import ServerSettings
+from gateway.identity.certificates import PeerRecording
 from gateway.problems import ERROR_SOURCE_HEADER, PROBLEM_MEDIA_TYPE, Problem
 
 log = get_logger(__name__)
@@ -63,7 +64,8 @@ class EdgeLimits(msgspec.Struct, frozen=True):
 def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
     """What ``uvicorn.Config`` needs to serve with these limits (``serve`` and tests)."""
     limits = EdgeLimits.of(server)
-    protocol = type("EdgeProtocol", (EdgeProtocol,), {"limits": limits})
+    # PeerRecording: the connection's client certificate, for gateway.identity
+    protocol = type("EdgeProtocol", (PeerRecording, EdgeProtocol), {"limits": limits})
     return {"http": protocol, "timeout_keep_alive": limits.keep_alive_timeout}
 
 

@@ -1,6 +1,7 @@
 """Liveness and readiness, as a load balancer and an operator need them.
 
-Readiness reports the loaded config and each upstream's state. Upstream
+Readiness reports the loaded config and each upstream's state, with its
+circuit breaker (closed, open, half_open) and calls in flight. Upstream
 checks run concurrently, each under its own timeout, and results are cached
 briefly so a busy health checker cannot hammer national systems.
 """
@@ -45,12 +46,16 @@ async def readiness(runtime: Runtime) -> dict[str, Any]:
             "type": runtime.loaded.upstreams[name].type,
             "state": health.state,
             "detail": health.detail,
+            "circuit": runtime.breakers[name].report(),
         }
         for name, health in zip(names, results, strict=True)
     }
     loaded = runtime.loaded
     return {
-        "status": "degraded" if any(h.state == "down" for h in results) else "ready",
+        "status": "degraded"
+        if any(h.state == "down" for h in results)
+        or any(b.state == "open" for b in runtime.breakers.values())
+        else "ready",
         "config": {
             "path": loaded.path,
             "digest": loaded.digest,

@@ -46,7 +46,8 @@ class AuditRecord(msgspec.Struct, kw_only=True):
 
     message_id: str
     kind: str = "exchange"
-    """``exchange`` (answered at once), ``accepted`` (queued for async delivery), ``delivery``."""
+    """``exchange`` (answered at once), ``accepted`` (queued for async delivery), ``delivery``,
+    ``admin`` (an administrator's action; ``client`` says who)."""
     request_id: str
     client: str | None = None
     route: str | None = None

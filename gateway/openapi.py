@@ -21,12 +21,19 @@ from gateway.runtime import CompiledRoute, Runtime
 from gateway.validation import JsonBody
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-# What any route may answer: refusals at the edge, authentication, the message log.
+# What any route may answer: refusals at the edge, identity, traffic control (a client's
+# own rate limits apply on every route), admission, the message log.
 _ALWAYS = (
     "duplicate_header",
     "path_invalid",
     "unauthenticated",
+    "token_invalid",
+    "token_expired",
     "forbidden",
+    "rate_limited",
+    "request_timeout",
+    "overloaded",
+    "upstream_circuit_open",
     "log_unavailable",
     "internal_error",
 )
@@ -121,6 +128,8 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
         codes += _POST
     if route.signatures is not None:
         codes.append("signature_invalid")
+    if route.scopes:
+        codes.append("insufficient_scope")
     operation: dict[str, Any] = {
         "operationId": config.id,
         "summary": config.summary or config.id,

@@ -1,11 +1,12 @@
 """The request pipeline: one straight path from an agency's request to its answer.
 
-    authenticate -> match route -> authorize -> admission (slots in flight)
-    -> read body (size limit, idle gap, route deadline) -> validate against the
-    route's schema -> call the upstream through its adapter (deadline, retries)
-    -> map the response
+    authenticate -> match route -> authorize -> rate limits -> admission (slots
+    in flight) -> read body (size limit, idle gap, route deadline) -> validate
+    against the route's schema -> signatures -> call the upstream through its
+    adapter (breaker, deadline, retries) -> map the response -> record
 
-Each step either returns what the next one needs or raises a ``Problem``.
+(numbered so in docs/architecture.md). Each step either returns what the next one
+needs or raises a ``Problem``.
 The pipeline speaks ASGI directly (it is mounted in the litestar app): the
 data plane is the hot path, and building framework request and response
 objects for every call cost a third of the gateway's throughput. Request id
@@ -31,6 +32,7 @@ from gateway.admission import Admission, leave
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
+from gateway.identity import API_KEY_HEADER, Caller
 from gateway.messagelog import AuditRecord, LogUnavailable, sha256_hex
 from gateway.persistence import Persistence
 from gateway.personaldata import mask_body, mask_id_numbers, public_detail
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
     from gateway.signatures.result import VerificationResult
 from gateway.validation import body_problem
 
-API_KEY_HEADER = "x-api-key"
 MESSAGE_ID_HEADER = b"x-lgsp-message-id"
 MESSAGES_PATH = "/v1/messages"
 """Where a client asks what became of a message it sent to an async route."""
@@ -114,6 +115,9 @@ async def handle(
             status, headers, body, media_type = answer
             headers = {**headers, SIGNATURE_HEADER: context.signature.summary()}
             answer = status, headers, body, media_type
+        if context.limit_headers:
+            status, headers, body, media_type = answer
+            answer = status, {**headers, **context.limit_headers}, body, media_type
         answer = await record(context, answer)
     finally:
         runtime.inflight -= 1
@@ -130,6 +134,7 @@ class Context:
         "body",
         "content_type",
         "exchange",
+        "limit_headers",
         "persistence",
         "route",
         "runtime",
@@ -157,17 +162,19 @@ class Context:
         self.body = b""
         self.content_type = ""
         self.signature: VerificationResult | None = None
+        self.limit_headers: dict[str, str] | None = None
+        """``RateLimit`` and ``RateLimit-Policy`` of a rate-limited route's answer."""
 
 
 async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     runtime, exchange = context.runtime, context.exchange
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    api_key = headers.get(API_KEY_HEADER)
-    client = runtime.clients.lookup(api_key)
-    if client is None and not exchange.path.startswith(MESSAGES_PREFIX):
-        client = public_caller(runtime, exchange.method, exchange.path)
-    if client is None:
-        raise unauthenticated(api_key)
+    caller = await runtime.identity.authenticate(headers, scope)
+    if caller is None and not exchange.path.startswith(MESSAGES_PREFIX):
+        caller = public_caller(runtime, exchange.method, exchange.path)
+    if caller is None:
+        raise runtime.identity.unauthenticated(headers)
+    client = caller.client
     exchange.client = client.id
     if exchange.path.startswith(MESSAGES_PREFIX):
         return await message_status(context, client, exchange.path.removeprefix(MESSAGES_PREFIX))
@@ -178,6 +185,13 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     exchange.operation = route.config.operation or None
     if not (route.allows(client.id) or route.config.public):
         raise Problem("forbidden", f"client {client.id!r} may not call route {route.id!r}")
+    if caller.scopes is not None and not route.scopes <= caller.scopes:
+        missing = " ".join(sorted(route.scopes - caller.scopes))
+        raise Problem("insufficient_scope", f"the token lacks scope {missing!r} for {route.id!r}")
+    if runtime.limits is not None:
+        rules, policy = runtime.limits.rules(route.id, client)
+        if rules:
+            context.limit_headers = await runtime.counters.consume(rules, policy)
     deadline = context.arrived + route.timeout
     context.slots = await context.admission.enter(route, deadline)
     body = context.body = await read_body(
@@ -339,21 +353,16 @@ async def record(context: Context, answer: Answer) -> Answer:
     return answer
 
 
-def unauthenticated(api_key: str | None) -> Problem:
-    detail = "missing X-API-Key header" if not api_key else "unknown or disabled API key"
-    return Problem("unauthenticated", detail, headers={"www-authenticate": "ApiKey"})
+PUBLIC_CALLER = Caller(Client(id="public", name="caller without an API key"))
 
 
-PUBLIC_CLIENT = Client(id="public", name="caller without an API key", api_keys=[])
-
-
-def public_caller(runtime: Runtime, method: str, path: str) -> Client | None:
-    """The stand-in client of a request without a valid key, if it is for a public route."""
+def public_caller(runtime: Runtime, method: str, path: str) -> Caller | None:
+    """The stand-in caller of a request without a valid key, if it is for a public route."""
     try:
         route, _ = runtime.router.lookup(method, path)
     except (NoRoute, MethodNotAllowed):
         return None
-    return PUBLIC_CLIENT if route.config.public else None
+    return PUBLIC_CALLER if route.config.public else None
 
 
 def match(runtime: Runtime, method: str, path: str) -> tuple[CompiledRoute, dict[str, str]]:
@@ -484,11 +493,22 @@ async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayRes
     if route.retry.attempt_timeout is not None and route.retry.attempt_timeout < budget:
         budget = route.retry.attempt_timeout  # the adapter sees this attempt's deadline
         outbound = msgspec.structs.replace(outbound, deadline=time.monotonic() + budget)
+    breaker = route.breaker
+    breaker.enter()  # upstream_circuit_open or overloaded, at once
+    failed = False
     try:
         async with asyncio.timeout(budget):
-            return await route.adapter.handle(outbound)
+            answer = await route.adapter.handle(outbound)
+        failed = answer.status >= 500
+        return answer
     except TimeoutError:
+        failed = True
         raise UpstreamTimeout(f"no answer within {budget:.3g}s") from None
+    except UpstreamError as error:
+        failed = error.retry_condition is not None  # timeouts, connection errors, 5xx
+        raise
+    finally:
+        breaker.leave(failed)
 
 
 def _upstream_problem(error: UpstreamError, exchange: Exchange) -> Problem:

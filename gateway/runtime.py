@@ -21,18 +21,20 @@ from adapters.base import Adapter, AdapterContext
 from adapters.bodies import BodySchema, media_type
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
-from gateway.auth import KeyRing
 from gateway.config.loader import (
     ConfigInvalid,
     ConfigIssue,
     LoadedConfig,
     UpstreamSpec,
 )
-from gateway.config.model import Client, Route
+from gateway.config.model import Route
+from gateway.identity import Identity
 from gateway.routing import Router
 from gateway.signatures.policy import SignaturePolicy
 from gateway.signatures.revocation import RevocationChecker
 from gateway.signatures.trust import TrustStore
+from gateway.traffic.breaker import Breaker, breakers
+from gateway.traffic.ratelimit import Counters, Plan
 from gateway.validation import SCHEMAS_DIR, resolve_schema
 
 if TYPE_CHECKING:
@@ -65,6 +67,10 @@ class CompiledRoute(msgspec.Struct, frozen=True):
     """The route's signature policy; None when it does not verify."""
     clients: frozenset[str]
     """Allowed client ids; empty means every client (``"*"``)."""
+    breaker: Breaker
+    """The upstream's circuit breaker and cap on calls in flight."""
+    scopes: frozenset[str]
+    """Scopes a bearer token must carry for this route."""
 
     @property
     def id(self) -> str:
@@ -81,6 +87,10 @@ class Runtime:
         adapters: dict[str, Adapter],
         routes: list[CompiledRoute],
         trust: Trust | None = None,
+        *,
+        identity: Identity,
+        breakers: dict[str, Breaker],
+        counters: Counters,
     ) -> None:
         config = loaded.config
         self.loaded = loaded
@@ -91,10 +101,12 @@ class Runtime:
         self.router: Router[CompiledRoute] = Router()
         for route in routes:
             self.router.add(route.config.match.method, route.config.match.path, route)
-        self.clients: KeyRing[Client] = KeyRing(
-            (key, client) for client in config.clients if client.enabled for key in client.api_keys
-        )
-        self.admin: KeyRing[str] = KeyRing((key, "admin") for key in config.admin.api_keys)
+        self.identity = identity
+        self.breakers = breakers
+        plan = Plan(config)
+        self.limits: Plan | None = plan if plan else None
+        """Rate limits by route and client; None when the config sets none (the common case)."""
+        self.counters = counters
         self.inflight = 0
         self._by_id = {route.id: route for route in routes}
         self.derived: dict[str, Any] = {}
@@ -152,14 +164,44 @@ def build_runtime(loaded: LoadedConfig, previous: Runtime | None = None) -> Runt
         except (OSError, ValueError) as exc:
             issues.append(loaded.issue(("upstreams", name), f"cannot start: {exc}"))
     trust = _trust(loaded, previous, config_dir, issues)
-    if issues:
+    identity = None
+    try:
+        identity = Identity(config, config_dir, previous.identity if previous else None)
+    except (OSError, ValueError) as exc:  # a JWKS file missing or unreadable
+        issues.append(loaded.issue(("identity", "tokens", "jwks"), f"cannot read: {exc}"))
+    if issues or identity is None:
         raise ConfigInvalid(issues)
+    upstream_breakers = breakers(
+        {name: spec.traffic for name, spec in loaded.upstreams.items()},
+        previous.breakers if previous else None,
+    )
     limits = config.limits
     routes = [
-        _compile(route, adapters[route.upstream], config_dir, limits.timeout, limits.max_body_size)
+        _compile(
+            route,
+            adapters[route.upstream],
+            upstream_breakers[route.upstream],
+            config_dir,
+            limits.timeout,
+            limits.max_body_size,
+        )
         for route in config.routes
     ]
-    return Runtime(loaded, adapters, routes, trust)
+    storage = config.traffic.storage
+    counters = (
+        previous.counters
+        if previous is not None and previous.counters.url == storage
+        else Counters(storage)
+    )
+    return Runtime(
+        loaded,
+        adapters,
+        routes,
+        trust,
+        identity=identity,
+        breakers=upstream_breakers,
+        counters=counters,
+    )
 
 
 class Trust(msgspec.Struct):
@@ -208,7 +250,12 @@ def _reusable(previous: Runtime | None, name: str, spec: UpstreamSpec) -> Adapte
 
 
 def _compile(
-    route: Route, adapter: Adapter, config_dir: str, timeout: str, max_body: str
+    route: Route,
+    adapter: Adapter,
+    breaker: Breaker,
+    config_dir: str,
+    timeout: str,
+    max_body: str,
 ) -> CompiledRoute:
     retry = route.retry
     return CompiledRoute(
@@ -231,6 +278,8 @@ def _compile(
         else route.match.method in IDEMPOTENT_METHODS,
         signatures=_signature_policy(route),
         clients=frozenset() if "*" in route.clients else frozenset(route.clients),
+        breaker=breaker,
+        scopes=frozenset(route.scopes),
     )
 
 

@@ -124,4 +124,5 @@ def test_closed_port_is_unavailable_and_shows_in_readiness(client: TestClient) -
         "type": "http",
         "state": "up",
         "detail": "/healthz: 200",
+        "circuit": {"state": "closed", "in_flight": 0},
     }

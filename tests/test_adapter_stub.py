@@ -44,6 +44,7 @@ upstreams:
     type: stub
     seed: 1
     faults: {{error: 0.5}}
+    circuit_breaker: {{enabled: false}}   # every call must reach the stub's dice
     operations: {{op: {{reply: {{body: {{ok: true}}}}}}}}
 routes:
   - {{id: find, match: {{method: POST, path: "/find/{{id}}"}}, clients: ["*"], upstream: registry,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import ipaddress
 import os
 import time
 from collections import Counter
@@ -21,7 +22,13 @@ import msgspec
 from adapters import registry
 from adapters.base import AdapterSettings
 from adapters.units import seconds
-from gateway.config.model import INCLUDABLE_SECTIONS, GatewayConfig
+from gateway.config.model import (
+    INCLUDABLE_SECTIONS,
+    UPSTREAM_TRAFFIC_KEYS,
+    GatewayConfig,
+    UpstreamTraffic,
+    key_hash,
+)
 from gateway.config.source import Document, SourceIssue, read_yaml
 from gateway.problems import vocabulary
 from gateway.routing import RouteConflict, Router
@@ -50,6 +57,8 @@ class UpstreamSpec(msgspec.Struct, frozen=True):
     name: str
     type: str
     settings: AdapterSettings
+    traffic: UpstreamTraffic = msgspec.field(default_factory=UpstreamTraffic)
+    """The gateway's own keys of the entry: circuit breaker, calls in flight."""
 
 
 class LoadedConfig(msgspec.Struct, frozen=True):
@@ -220,7 +229,11 @@ def _check_upstreams(merged: _Merged) -> tuple[dict[str, UpstreamSpec], list[Con
         if not isinstance(raw, dict):
             continue  # reported by the shape check
         path: Path = ("upstreams", name)
-        settings = {k: v for k, v in raw.items() if k != "type"}
+        own = ("type", *UPSTREAM_TRAFFIC_KEYS)
+        settings = {k: v for k, v in raw.items() if k not in own}
+        traffic = {k: v for k, v in raw.items() if k in UPSTREAM_TRAFFIC_KEYS}
+        traffic_errors = collect_errors(traffic, UpstreamTraffic, path)
+        issues += [merged.issue(e.path, e.message) for e in traffic_errors]
         type_name = raw.get("type")
         if not isinstance(type_name, str):
             issues.append(merged.issue((*path, "type"), "required: the adapter type, e.g. http"))
@@ -232,9 +245,10 @@ def _check_upstreams(merged: _Merged) -> tuple[dict[str, UpstreamSpec], list[Con
             continue
         errors = collect_errors(settings, factory.Settings, path)
         issues += [merged.issue(e.path, e.message) for e in errors]
-        if not errors:
+        if not errors and not traffic_errors:
             converted = msgspec.convert(settings, factory.Settings)
-            specs[name] = UpstreamSpec(name, type_name, converted)
+            gateway_side = msgspec.convert(traffic, UpstreamTraffic)
+            specs[name] = UpstreamSpec(name, type_name, converted, gateway_side)
     return specs, issues
 
 
@@ -246,12 +260,13 @@ def _check_references(
     issues += _duplicates(merged, "routes", [r.id for r in config.routes], "route id")
     owners: dict[str, str] = {}
     for i, client in enumerate(config.clients):
-        for j, key in enumerate(client.api_keys):
-            other = owners.setdefault(key, client.id)
+        for j, spec in enumerate(client.api_keys):
+            other = owners.setdefault(key_hash(spec), client.id)
             if other != client.id:
                 issues.append(
                     merged.issue(("clients", i, "api_keys", j), f"same key as client {other!r}")
                 )
+    issues += _check_identity(config, merged)
     client_ids = {c.id for c in config.clients}
     router: Router[str] = Router()
     for i, route in enumerate(config.routes):
@@ -292,6 +307,49 @@ def _check_references(
             router.add(route.match.method, route.match.path, route.id)
         except RouteConflict as exc:
             issues.append(merged.issue(("routes", i, "match"), str(exc)))
+    return issues
+
+
+def _check_identity(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]:
+    """Certificate matches name one thing each and no two clients; proxies are addresses;
+    the TLS files exist."""
+    issues: list[ConfigIssue] = []
+    owners: dict[tuple[str, str], str] = {}
+    for i, client in enumerate(config.clients):
+        for j, match in enumerate(client.certificates):
+            path = ("clients", i, "certificates", j)
+            given = [(k, v) for k in ("fingerprint", "subject", "san") if (v := getattr(match, k))]
+            if len(given) != 1:
+                issues.append(merged.issue(path, "give exactly one of fingerprint, subject, san"))
+                continue
+            other = owners.setdefault(given[0], client.id)
+            if other != client.id:
+                issues.append(merged.issue(path, f"same certificate as client {other!r}"))
+        if client.require_certificate and not client.certificates:
+            issues.append(
+                merged.issue(
+                    ("clients", i, "require_certificate"), "the client has no certificates"
+                )
+            )
+    tls = config.server.tls
+    base = os.path.dirname(merged.where(())[0])
+    for field in ("certificate", "key", "client_ca") if tls else ():
+        name = getattr(tls, field)
+        if name is not None and not os.path.isfile(os.path.join(base, name)):
+            issues.append(merged.issue(("server", "tls", field), f"no such file: {name}"))
+    forwarded = config.identity.forwarded_certificate
+    for j, proxy in enumerate(forwarded.trusted_proxies if forwarded else []):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            where = ("identity", "forwarded_certificate", "trusted_proxies", j)
+            issues.append(merged.issue(where, f"{proxy!r} is not an address or CIDR block"))
+    tokens = config.identity.tokens
+    for i, route in enumerate(config.routes):
+        if route.scopes and tokens is None:
+            issues.append(
+                merged.issue(("routes", i, "scopes"), "scopes need `identity.tokens` (an issuer)")
+            )
     return issues
 
 

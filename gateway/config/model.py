@@ -6,6 +6,7 @@ and checked in a second pass, since the adapter set is open-ended.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -29,12 +30,33 @@ KeyHash = Annotated[
         "(make one with `lgsp-gateway keygen`)",
     ),
 ]
+Rate = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[1-9][0-9]*/(s|second|m|minute|h|hour|d|day)$",
+        description="calls per window: '10/s', '600/minute', '1000/hour', '50000/day'",
+    ),
+]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 RetryCondition = Literal["unavailable", "timeout", "5xx"]
 
 
 class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pass
+
+
+class ServerTls(_Section):
+    """HTTPS served by the gateway itself; files relative to the config file."""
+
+    certificate: str
+    """PEM: the gateway's certificate, then any intermediates."""
+    key: str
+    client_ca: str | None = None
+    """PEM bundle of the CAs whose client certificates are accepted (mutual TLS)."""
+    client_certificate: Literal["optional", "required"] = "optional"
+    """With ``client_ca``: ``required`` refuses a handshake without a certificate; ``optional``
+    lets API-key and token clients in without one."""
+    min_version: Literal["1.2", "1.3"] = "1.2"
 
 
 class ServerSettings(_Section):
@@ -61,6 +83,8 @@ class ServerSettings(_Section):
     queue_timeout: Duration = "1s"
     """How long a request may wait for a slot (never past its route's timeout); then 503
     ``overloaded`` with ``Retry-After``."""
+    tls: ServerTls | None = None
+    """Serve HTTPS (and accept client certificates); none: plain HTTP."""
 
 
 class Limits(_Section):
@@ -75,9 +99,27 @@ class LoggingSettings(_Section):
     format: Literal["json", "console"] = "json"
 
 
+class ApiKey(_Section):
+    """A key with an end date, so a new one can be added and the old retired without downtime."""
+
+    hash: KeyHash
+    not_after: dt.date | None = None
+    """Last day the key is accepted (Vietnam time, UTC+7); `config check` warns 30 days ahead."""
+
+
+KeySpec = KeyHash | ApiKey
+
+
+def key_hash(spec: KeySpec) -> str:
+    return spec.hash if isinstance(spec, ApiKey) else spec
+
+
 class AdminSettings(_Section):
-    api_keys: list[KeyHash] = []
-    """Hashes of the keys accepted on ``/admin/*``. No key: the admin API is closed."""
+    api_keys: list[KeySpec] = []
+    """Hashes of the keys accepted on ``/admin/*``. No key and no token issuer: the admin API
+    is closed."""
+    token_scope: str = "admin"
+    """A bearer token (``identity.tokens``) carrying this scope is accepted on ``/admin/*``."""
 
 
 class StorageSettings(_Section):
@@ -138,12 +180,38 @@ class MockSettings(_Section):
     """Passed to the mock's ``create_app`` (see ``lgsp-gateway mock --help``)."""
 
 
+class CertificateMatch(_Section):
+    """Names a client certificate by one of: fingerprint, subject, subject alternative name."""
+
+    fingerprint: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^sha256:[0-9a-f]{64}$",
+                description="'sha256:' and the 64 hex digits of the certificate's SHA-256",
+            ),
+        ]
+        | None
+    ) = None
+    subject: str | None = None
+    """RFC 4514, as ``openssl x509 -noout -subject -nameopt RFC2253`` prints it: ``CN=x,O=y``."""
+    san: str | None = None
+    """A DNS name, e-mail address or URI of the certificate's subjectAltName."""
+
+
 class Client(_Section):
     """An agency system allowed to call the gateway."""
 
     id: Identifier
     name: str
-    api_keys: Annotated[list[KeyHash], msgspec.Meta(min_length=1)]
+    api_keys: list[KeySpec] = []
+    """Several keys may be valid at once (rotation); a key may carry ``not_after``."""
+    certificates: list[CertificateMatch] = []
+    """Client certificates (mutual TLS) that identify this client."""
+    require_certificate: bool = False
+    """An API key alone is not enough: the same client's certificate must come with it."""
+    rate_limits: list[Rate] = []
+    """Limits on all this client's calls together (every route)."""
     enabled: bool = True
     description: str = ""
 
@@ -207,6 +275,13 @@ class Route(_Section):
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
     """Requests of this route in the pipeline at once, per process; none: only the
     server-wide ``server.max_in_flight``."""
+    rate_limits: list[Rate] = []
+    """Limits on this route's calls, all clients together."""
+    client_rate_limits: list[Rate] = []
+    """Limits on this route's calls by each client separately (a daily quota: ``5000/day``)."""
+    scopes: list[str] = []
+    """Scopes a bearer token must carry to call this route (API keys and certificates are
+    authorized by ``clients`` alone)."""
     log_bodies: bool = False
     """Bodies of this route may be written to logs (after masking). Off for personal data."""
     verify_signatures: SignatureRule = "off"
@@ -217,6 +292,88 @@ class Route(_Section):
     tags: list[str] = []
 
 
+JwtAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+"""Public-key algorithms only: never ``none``, never HMAC (a JWKS holds public keys)."""
+
+
+class TokenSettings(_Section):
+    """OAuth2 bearer tokens (JWT) from the province's identity provider."""
+
+    issuer: str
+    """``iss`` the tokens must carry."""
+    audience: str
+    """``aud`` the tokens must carry: this gateway."""
+    jwks: str
+    """The issuer's public keys: a JWKS file (relative to the config file) or an https:// URL."""
+    algorithms: Annotated[list[JwtAlgorithm], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["RS256", "ES256"]
+    )
+    leeway: Duration = "30s"
+    """Clock skew tolerated on ``exp`` and ``nbf``."""
+    client_claims: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["client_id", "azp", "sub"]
+    )
+    """Claims naming the client, tried in order; the first present must be a client id."""
+    jwks_timeout: Duration = "5s"
+    jwks_cache: Duration = "10m"
+    """A fetched JWKS is used this long, then fetched again."""
+    jwks_refetch_interval: Duration = "30s"
+    """A token with an unknown ``kid`` fetches the JWKS again, at most this often."""
+
+
+class ForwardedCertificate(_Section):
+    """The client certificate as a TLS-terminating proxy passes it on."""
+
+    header: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]+$")]
+    """Lower-case header with the URL-encoded PEM (nginx ``$ssl_client_escaped_cert``)."""
+    trusted_proxies: Annotated[list[str], msgspec.Meta(min_length=1)]
+    """Addresses or CIDR blocks of the proxies; the header from anyone else is ignored."""
+
+
+class IdentitySettings(_Section):
+    tokens: TokenSettings | None = None
+    forwarded_certificate: ForwardedCertificate | None = None
+
+
+class TrafficSettings(_Section):
+    storage: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(memory|rediss?://.+)$",
+            description="memory, or redis://host:port/db to share counters between processes",
+        ),
+    ] = "memory"
+    """Where rate-limit counters live. Read at start."""
+
+
+class CircuitBreakerSettings(_Section):
+    """Stop calling an upstream that keeps failing (timeouts, connection errors, 5xx)."""
+
+    enabled: bool = True
+    failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """Consecutive failures that open the circuit."""
+    failure_rate: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] | None = 0.5
+    """Share of failed calls within ``window`` that opens it (once ``min_calls`` were made)."""
+    window: Duration = "60s"
+    min_calls: Annotated[int, msgspec.Meta(ge=1)] = 20
+    cool_down: Duration = "30s"
+    """How long an open circuit answers at once; then one probe call is let through."""
+
+
+class UpstreamTraffic(_Section):
+    """The gateway's keys of an ``upstreams`` entry besides ``type`` (the rest is the
+    adapter's)."""
+
+    circuit_breaker: CircuitBreakerSettings = msgspec.field(default_factory=CircuitBreakerSettings)
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 100
+    """Calls to this upstream in flight at once, per process; more: 503 ``overloaded``."""
+
+
+UPSTREAM_TRAFFIC_KEYS = ("circuit_breaker", "max_in_flight")
+
+
 class GatewayConfig(_Section):
     version: Literal[1] = 1
     include: list[str] = []
@@ -225,6 +382,9 @@ class GatewayConfig(_Section):
     limits: Limits = msgspec.field(default_factory=Limits)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
+    identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
+    """How clients may prove who they are besides API keys: bearer tokens, certificates."""
+    traffic: TrafficSettings = msgspec.field(default_factory=TrafficSettings)
     trust: TrustSettings | None = None
     """Trust anchors and revocation checking for routes that verify signatures."""
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)

@@ -45,10 +45,13 @@ class LocalCA:
         self.cert_file = directory / f"{name.replace(' ', '-').lower()}.pem"
         self.cert_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str, *, server: bool) -> tuple[Path, Path]:
-        """(certificate file, key file) for ``name``: a 127.0.0.1 server, or a client."""
+    def issue(
+        self, name: str, *, server: bool, expired: bool = False, dns: str | None = None
+    ) -> tuple[Path, Path]:
+        """(certificate file, key file) for ``name``: a 127.0.0.1 server, or a client
+        (``dns``: a subjectAltName; ``expired``: its validity ended yesterday)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.now(dt.UTC) - (dt.timedelta(days=2) if expired else dt.timedelta())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
             x509.CertificateBuilder()
@@ -62,6 +65,9 @@ class LocalCA:
         )
         if server:
             san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        elif dns is not None:
+            san = x509.SubjectAlternativeName([x509.DNSName(dns)])
             builder = builder.add_extension(san, critical=False)
         cert = builder.sign(self.key, hashes.SHA256())
         cert_file, key_file = self.directory / f"{name}.pem", self.directory / f"{name}.key"
