@@ -38,6 +38,7 @@ CODES: dict[str, tuple[int, str]] = {
     "request_timeout": (408, "Request not received in time"),
     "overloaded": (503, "Gateway is at capacity"),
     "not_ready": (503, "Gateway is not ready"),
+    "access_request_conflict": (409, "The access request conflicts with its current state"),
     "internal_error": (500, "Internal gateway error"),
 }
 
