@@ -348,7 +348,7 @@ _TIMES = ("requested_at", "decided_at", "expires_at", "revoked_at")
 
 def view(row: Mapping[str, Any]) -> dict[str, Any]:
     """A request as the API shows it: times ISO 8601, contact as an object, state current."""
-    item = {column.name: row.get(column.name) for column in access_requests.c}
+    item: dict[str, Any] = {column.name: row.get(column.name) for column in access_requests.c}
     if item["state"] == "approved" and item.get("expires_at") and item["expires_at"] <= time.time():
         item["state"] = "expired"
     item["contact"] = msgspec.json.decode(item["contact"])
