@@ -78,7 +78,8 @@ class Approval(Selector, kw_only=True, forbid_unknown_fields=True):
     expires_at: dt.datetime | None = None
     """End of the approval (ISO 8601 with its offset); none: until revoked."""
     rate_limit: Rate | None = None
-    """Calls allowed per window under this agreement (applied by traffic control)."""
+    """Calls allowed per window under this agreement: stored and shown; not enforced until
+    the rate limiter reads agreements."""
 
 
 class Refusal(Selector, kw_only=True, forbid_unknown_fields=True):
