@@ -1,4 +1,5 @@
-"""The administrator's API under ``/admin``: reload, the message log, dead letters.
+"""The administrator's API under ``/admin``: reload, the message log, dead letters, access
+requests and their decisions, exchange statistics.
 
 Every endpoint needs an admin key (``admin.api_keys``) in ``X-API-Key``, or a
 bearer token with the admin scope; every action that changes something
@@ -12,13 +13,17 @@ import time
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Stream
 
 from adapters.bodies import BodyInvalid
 from adapters.units import Duration, seconds
+from gateway.catalogue import access as agreements
+from gateway.catalogue.index import catalogue_of
+from gateway.catalogue.stats import COLUMNS as STATS_COLUMNS
+from gateway.catalogue.stats import StatsFilter, as_csv, statistics
 from gateway.delivery import STATES, DeliveryQueue
 from gateway.exchange import exchange_of
 from gateway.messagelog import (
@@ -290,6 +295,121 @@ async def discard_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return answer
 
 
+# --- access requests (service catalogue) ---
+
+ACCESS_COLUMNS = (
+    "id",
+    "service",
+    "client",
+    "state",
+    "purpose",
+    "legal_basis",
+    "expected_volume",
+    "contact",
+    "requested_at",
+    "decided_at",
+    "decided_by",
+    "reason",
+    "decision_legal_basis",
+    "expires_at",
+    "rate_limit",
+    "revoked_at",
+    "revoked_by",
+    "revoke_reason",
+)
+
+
+def _access_filter(request: Request[Any, Any, Any]) -> agreements.Filter:
+    query = request.query_params
+    state = query.get("state")
+    if state is not None and state not in agreements.STATES:
+        raise Problem("malformed_body", f"state: expected one of {', '.join(agreements.STATES)}")
+    return agreements.Filter(client=query.get("client"), service=query.get("service"), state=state)
+
+
+def _tabular(
+    request: Request[Any, Any, Any],
+    name: str,
+    items: list[dict[str, Any]],
+    columns: tuple[str, ...],
+) -> Response[bytes]:
+    """``format=json`` (default) or ``format=csv``, as a download named ``name``."""
+    kind = request.query_params.get("format", "json")
+    if kind not in ("json", "csv"):
+        raise Problem("malformed_body", "format: expected json or csv")
+    if kind == "csv":
+        body, media_type = as_csv(items, columns), "text/csv; charset=utf-8"
+    else:
+        body, media_type = msgspec.json.encode({"items": items}), "application/json"
+    disposition = f'attachment; filename="{name}.{kind}"'
+    return Response(body, media_type=media_type, headers={"content-disposition": disposition})
+
+
+@get("/access-requests")
+async def list_access_requests(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Requests and decisions, newest first: ``state``, ``client``, ``service``, ``limit``."""
+    persistence = _admin(request)
+    items = await persistence.access.list(_access_filter(request), limit=_limit(request))
+    return {"items": items}
+
+
+@get("/access-requests/export")
+async def export_access_requests(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Every matching request with its decision, ``format=json`` or ``csv``."""
+    persistence = _admin(request)
+    items = await persistence.access.list(_access_filter(request))
+    return _tabular(request, "access-requests", items, ACCESS_COLUMNS)
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return exchange_of(request.scope).request_id
+
+
+@post("/access-requests/approve", status_code=200)
+async def approve_access(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Grant a pending request: at once on this process, within a second on the others."""
+    persistence = _admin(request)
+    body = await _body(request, agreements.Approval)
+    return await persistence.access.approve(body, _request_id(request))
+
+
+@post("/access-requests/refuse", status_code=200)
+async def refuse_access(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Refuse a pending request with a written reason and its legal basis."""
+    persistence = _admin(request)
+    body = await _body(request, agreements.Refusal)
+    return await persistence.access.refuse(body, _request_id(request))
+
+
+@post("/access-requests/revoke", status_code=200)
+async def revoke_access(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    persistence = _admin(request)
+    body = await _body(request, agreements.Revocation)
+    return await persistence.access.revoke(body, _request_id(request))
+
+
+# --- exchange statistics ---
+
+
+@get("/statistics")
+async def exchange_statistics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Per month, service and client: calls, errors, volume, median and p95 latency.
+    ``since``, ``until``, ``client``, ``service``; ``format=json`` or ``csv``."""
+    persistence = _admin(request)
+    query = request.query_params
+    service_of_route = catalogue_of(holder_of(request).current).service_of_route
+    wanted = query.get("service")
+    if wanted is not None:
+        service_of_route = {r: s for r, s in service_of_route.items() if s == wanted}
+    where = StatsFilter(
+        since=_time("since", query.get("since")),
+        until=_time("until", query.get("until")),
+        client=query.get("client"),
+    )
+    items = await statistics(persistence.store, service_of_route, where)
+    return _tabular(request, "exchange-statistics", items, STATS_COLUMNS)
+
+
 admin_router = Router(
     path="/admin",
     guards=[admin_guard],
@@ -303,5 +423,11 @@ admin_router = Router(
         list_deliveries,
         retry_deliveries,
         discard_delivery,
+        list_access_requests,
+        export_access_requests,
+        approve_access,
+        refuse_access,
+        revoke_access,
+        exchange_statistics,
     ],
 )

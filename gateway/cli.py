@@ -224,7 +224,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             print(f"warning: {owner}: key {digest[:19]}... expires {end}", file=sys.stderr)
     print(
         f"{args.config}: OK ({len(config.clients)} clients, {len(config.upstreams)} upstreams, "
-        f"{len(config.routes)} routes; digest {loaded.digest[:12]})"
+        f"{len(config.routes)} routes, {len(config.services)} services; "
+        f"digest {loaded.digest[:12]})"
     )
     return 0
 
@@ -270,30 +271,57 @@ def config_json_schema() -> dict[str, Any]:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
+    """The routes, their service, and who may call them: the YAML's ``clients`` and, after a
+    ``+``, the clients whose access agreement is in force (read from the database)."""
     loaded = _load_or_report(args.config)
     if loaded is None:
         return 1
-    header = ("ID", "METHOD", "PATH", "CLIENTS", "UPSTREAM", "SCHEMA")
+    agreed = _agreements(loaded)
+    service_of = {route: s.id for s in loaded.config.services for route in s.routes}
+    header = ("ID", "METHOD", "PATH", "SERVICE", "CLIENTS", "UPSTREAM", "SCHEMA")
     rows = [header]
     for route in loaded.config.routes:
         upstream = route.upstream + (f" ({route.operation})" if route.operation else "")
         schema = route.request.schema if route.request else "-"
+        service = service_of.get(route.id, "-")
+        clients = ",".join(route.clients)
+        extra = sorted(c for c in agreed.get(service, ()) if c not in route.clients)
+        if extra:
+            clients += " +" + ",".join(extra)
         rows.append(
-            (
-                route.id,
-                route.match.method,
-                route.match.path,
-                ",".join(route.clients),
-                upstream,
-                schema,
-            )
+            (route.id, route.match.method, route.match.path, service, clients, upstream, schema)
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    if agreed:
+        print("(+ client: access agreement approved, see /admin/access-requests)")
     return 0
+
+
+def _agreements(loaded: LoadedConfig) -> dict[str, set[str]]:
+    """Service -> clients with an approval in force; none if the database cannot be read."""
+    from gateway.catalogue.access import AccessAgreements, Filter
+    from gateway.store import open_store
+
+    async def read() -> dict[str, set[str]]:
+        store = await open_store(loaded.config.storage.url, os.path.dirname(loaded.path))
+        try:
+            approved = await AccessAgreements(store, None).list(Filter(state="approved"))
+        finally:
+            await store.close()
+        found: dict[str, set[str]] = {}
+        for item in approved:
+            found.setdefault(item["service"], set()).add(item["client"])
+        return found
+
+    try:
+        return asyncio.run(read())
+    except Exception as exc:  # the table of routes is still worth printing
+        print(f"access agreements not shown: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return {}
 
 
 def cmd_keygen(_: argparse.Namespace) -> int:

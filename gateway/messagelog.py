@@ -152,6 +152,39 @@ class AuditRecord(msgspec.Struct, kw_only=True):
             signature=signature,
         )
 
+    @classmethod
+    def of_access(
+        cls,
+        event: str,
+        *,
+        access_id: str,
+        request_id: str,
+        client: str,
+        service: str,
+        detail: bytes,
+        status: int = 200,
+    ) -> AuditRecord:
+        """A step of an access agreement (``requested``, ``approved``, ``refused``, ``revoked``):
+        ``message_id`` is the request's id, ``client`` the requester, ``operation``
+        ``access.<event>``, and the body what was asked or decided, by whom and why."""
+        now = time.time()
+        return cls(
+            message_id=access_id,
+            kind="access",
+            request_id=request_id,
+            client=client,
+            operation=f"access.{event}",
+            method="POST",
+            path=f"/v1/catalogue/{service}/access-requests",
+            t_request_in=now,
+            t_response_out=now,
+            bytes_in=len(detail),
+            status=status,
+            request_sha256=sha256_hex(detail),
+            response_sha256=sha256_hex(b""),
+            request_body=detail,
+        )
+
 
 class LogUnavailable(Exception):
     """The record could not be committed: the exchange must not be acknowledged."""

@@ -15,6 +15,7 @@ import msgspec
 
 from adapters import registry
 from gateway import __version__
+from gateway.config.model import Service
 from gateway.exchange import REQUEST_ID_PATTERN
 from gateway.problems import ERROR_SOURCE_HEADER, vocabulary
 from gateway.runtime import CompiledRoute, Runtime
@@ -179,30 +180,104 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
     return operation
 
 
-def docs_page(runtime: Runtime) -> str:
-    """A self-contained HTML page: no script, no CDN, works on a closed network."""
+def fragment(runtime: Runtime, route_ids: list[str]) -> dict[str, Any]:
+    """The document cut to some routes (a catalogue service's), components kept whole."""
     spec = openapi(runtime)
-    rows = []
+    wanted = set(route_ids)
+    paths: dict[str, dict[str, Any]] = {}
     for route in runtime.routes:
-        config = route.config
-        clients = ", ".join(sorted(route.clients)) or "every client"
-        body = spec["paths"][config.match.path][config.match.method.lower()].get("requestBody")
-        schema_html = ""
-        if body is not None:
-            schema_html = (
-                "<pre>"
-                + html.escape(
-                    msgspec.json.format(msgspec.json.encode(body["content"]), indent=2).decode()
-                )
-                + "</pre>"
+        if route.id in wanted:
+            path, method = route.config.match.path, route.config.match.method.lower()
+            paths.setdefault(path, {})[method] = spec["paths"][path][method]
+    return {**spec, "paths": paths}
+
+
+def _route_html(route: CompiledRoute, spec: dict[str, Any]) -> str:
+    config = route.config
+    clients = ", ".join(sorted(route.clients)) or "every client"
+    body = spec["paths"][config.match.path][config.match.method.lower()].get("requestBody")
+    schema_html = ""
+    if body is not None:
+        schema_html = (
+            "<pre>"
+            + html.escape(
+                msgspec.json.format(msgspec.json.encode(body["content"]), indent=2).decode()
             )
-        rows.append(
-            f"<section><h2><code>{config.match.method} {html.escape(config.match.path)}</code></h2>"
-            f"<p><b>{html.escape(config.summary or config.id)}</b> "
-            f"(route <code>{config.id}</code>, upstream <code>{config.upstream}</code>)</p>"
-            f"<p>{html.escape(config.description)}</p><p>Clients: {html.escape(clients)}</p>"
-            f"{schema_html}</section>"
+            + "</pre>"
         )
+    return (
+        f"<section><h3><code>{config.match.method} {html.escape(config.match.path)}</code></h3>"
+        f"<p><b>{html.escape(config.summary or config.id)}</b> "
+        f"(route <code>{config.id}</code>, upstream <code>{config.upstream}</code>)</p>"
+        f"<p>{html.escape(config.description)}</p><p>Clients: {html.escape(clients)}</p>"
+        f"{schema_html}</section>"
+    )
+
+
+def _service_html(service: Service) -> str:
+    """A catalogue entry's metadata, above its routes."""
+    e = html.escape
+    facts = [("Service", f"<code>{e(service.id)}</code> version {e(service.version)}")]
+    if service.owner is not None:
+        facts.append(("Owner", f"{e(service.owner.name)} ({e(service.owner.organ_id)})"))
+    if service.classification is not None:
+        facts.append(("Classification", e(service.classification)))
+    if service.legal_basis:
+        laws = "; ".join(
+            " ".join(filter(None, (b.document, b.article))) for b in service.legal_basis
+        )
+        facts.append(("Legal basis", e(laws)))
+    if service.sla is not None:
+        level = (
+            f"{service.sla.availability:g}% available, answers within {service.sla.response_time}"
+        )
+        facts.append(("Service level", e(f"{level}, {service.sla.hours}")))
+    if service.contact is not None:
+        who = ", ".join(
+            filter(None, (service.contact.name, service.contact.email, service.contact.phone))
+        )
+        facts.append(("Contact", e(who)))
+    if service.state == "deprecated":
+        facts.append(
+            (
+                "State",
+                f"<b>deprecated</b> since {service.deprecated_since}, sunset {service.sunset}",
+            )
+        )
+    fields = "".join(
+        f"<tr><td><code>{e(f.name)}</code></td><td>{e(f.meaning)}</td>"
+        f"<td>{e(f.dictionary_code or '')}</td></tr>"
+        for f in service.fields
+    )
+    return (
+        f"<h2>{e(service.name)}</h2><p>{e(service.name_en)}</p>"
+        f"<p>{e(service.description)}</p><p><i>{e(service.description_en)}</i></p><dl>"
+        + "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+        + "</dl>"
+        + (
+            "<table><tr><th>field</th><th>meaning</th><th>dictionary code</th></tr>"
+            f"{fields}</table>"
+            if fields
+            else ""
+        )
+    )
+
+
+def docs_page(runtime: Runtime) -> str:
+    """A self-contained HTML page: no script, no CDN, works on a closed network. Routes are
+    grouped by catalogue service, each with its metadata; the rest come last."""
+    spec = openapi(runtime)
+    by_id = {route.id: route for route in runtime.routes}
+    rows = []
+    grouped: set[str] = set()
+    for service in runtime.loaded.config.services:
+        rows.append(_service_html(service))
+        rows += [_route_html(by_id[route], spec) for route in service.routes]
+        grouped.update(service.routes)
+    others = [route for route in runtime.routes if route.id not in grouped]
+    if others and grouped:
+        rows.append("<h2>Other routes</h2>")
+    rows += [_route_html(route, spec) for route in others]
     codes = "".join(
         f"<tr><td><code>{e.code}</code></td><td>{e.status}</td><td>{html.escape(e.title)}</td></tr>"
         for e in sorted(vocabulary().values(), key=lambda e: e.code)
@@ -212,7 +287,8 @@ def docs_page(runtime: Runtime) -> str:
         "<style>body{font-family:sans-serif;max-width:60rem;margin:auto}"
         "pre{background:#f4f4f4;padding:.5rem;overflow:auto}</style>"
         "<h1>LGSP gateway API</h1><p>Send <code>X-API-Key</code> on every call. "
-        "Machine-readable: <a href='/schema/openapi.json'>openapi.json</a>.</p>"
+        "Machine-readable: <a href='/schema/openapi.json'>openapi.json</a>; the service "
+        "catalogue, and how to ask for access: <code>GET /v1/catalogue</code>.</p>"
         + "".join(rows)
         + "<h2>Error codes</h2><table><tr><th>code</th><th>status</th><th>title</th></tr>"
         + codes

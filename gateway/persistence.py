@@ -16,6 +16,7 @@ from collections.abc import Callable
 from adapters.base import Adapter
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
+from gateway.catalogue.access import AccessAgreements
 from gateway.config.loader import LoadedConfig
 from gateway.delivery import Claimed, DeliveryQueue, DeliveryWorker, Outcome
 from gateway.idempotency import IdempotencyStore
@@ -45,6 +46,8 @@ class Persistence:
         self.message_log = message_log
         self.queue = queue
         self.idempotency = idempotency
+        self.access = AccessAgreements(store, message_log)
+        """Access requests and the approvals in force (cached briefly)."""
         self.personal_fields = frozenset(config.message_log.personal_fields)
         self.max_logged_body = size_bytes(config.message_log.max_body_size)
         self.retention = (

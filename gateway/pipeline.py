@@ -28,7 +28,10 @@ from adapters.base import GatewayRequest, GatewayResponse
 from adapters.bodies import BodyInvalid, JsonFormSchema
 from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
 from adapters.logs import get_logger
+from adapters.units import seconds
 from gateway.admission import Admission, leave
+from gateway.catalogue import api as catalogue_api
+from gateway.catalogue.index import CATALOGUE_PATH, catalogue_of
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -111,18 +114,28 @@ async def handle(
             log.exception("unexpected_error", request_id=exchange.request_id)
             hidden = f"see the gateway log for request {exchange.request_id}"
             answer = problem_answer(Problem("internal_error", hidden), exchange)
-        if context.signature is not None:
+        extra = _added_headers(context)
+        if extra:
             status, headers, body, media_type = answer
-            headers = {**headers, SIGNATURE_HEADER: context.signature.summary()}
-            answer = status, headers, body, media_type
-        if context.limit_headers:
-            status, headers, body, media_type = answer
-            answer = status, {**headers, **context.limit_headers}, body, media_type
+            answer = status, {**headers, **extra}, body, media_type
         answer = await record(context, answer)
     finally:
         runtime.inflight -= 1
         leave(context.slots)
     await send_answer(send, answer, exchange.message_id)
+
+
+def _added_headers(context: Context) -> dict[str, str]:
+    """What the gateway adds to an answer: the signature verdict, the rate limits' state, a
+    deprecated service's ``Deprecation``/``Sunset``/``Link``."""
+    added: dict[str, str] = {}
+    if context.signature is not None:
+        added[SIGNATURE_HEADER] = context.signature.summary()
+    if context.limit_headers:
+        added.update(context.limit_headers)
+    if context.route is not None:
+        added.update(catalogue_of(context.runtime).route_headers.get(context.route.id, {}))
+    return added
 
 
 class Context:
@@ -178,12 +191,14 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     exchange.client = client.id
     if exchange.path.startswith(MESSAGES_PREFIX):
         return await message_status(context, client, exchange.path.removeprefix(MESSAGES_PREFIX))
+    if exchange.path == CATALOGUE_PATH or exchange.path.startswith(CATALOGUE_PATH + "/"):
+        return await catalogue(context, client, headers, receive)
     route, params = match(runtime, exchange.method, exchange.path)
     context.route = route
     exchange.route = route.id
     exchange.upstream = route.config.upstream
     exchange.operation = route.config.operation or None
-    if not (route.allows(client.id) or route.config.public):
+    if not (route.allows(client.id) or route.config.public or await agreed(context, client, route)):
         raise Problem("forbidden", f"client {client.id!r} may not call route {route.id!r}")
     if caller.scopes is not None and not route.scopes <= caller.scopes:
         missing = " ".join(sorted(route.scopes - caller.scopes))
@@ -302,6 +317,43 @@ async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequ
     status_url = f"{MESSAGES_PATH}/{exchange.message_id}"
     accepted = {"message_id": exchange.message_id, "state": "queued", "status_url": status_url}
     return 202, {"location": status_url}, msgspec.json.encode(accepted), "application/json"
+
+
+async def agreed(context: Context, client: Client, route: CompiledRoute) -> bool:
+    """Has the owner of the route's catalogue service approved this client (in the database,
+    on top of the YAML's ``clients``)?"""
+    service = catalogue_of(context.runtime).service_of_route.get(route.id)
+    if service is None:
+        return False
+    grant = await context.persistence.access.grants.grant(client.id, service)
+    if grant is not None:
+        context.exchange.extra["access_agreement"] = grant.id
+    return grant is not None
+
+
+async def catalogue(
+    context: Context, client: Client, headers: dict[str, str], receive: Receive
+) -> Answer:
+    """``/v1/catalogue…``, served here because the mount shadows fixed routes with parameters."""
+    exchange = context.exchange
+    exchange.operation = "catalogue"
+    return await catalogue_api.serve(
+        catalogue_api.CatalogueCall(
+            runtime=context.runtime,
+            access=context.persistence.access,
+            client=client.id,
+            method=exchange.method,
+            path=exchange.path,
+            request_id=exchange.request_id,
+            read_body=lambda: read_body(
+                receive,
+                headers.get("content-length"),
+                catalogue_api.MAX_BODY,
+                deadline=context.arrived + seconds(context.runtime.loaded.config.limits.timeout),
+                idle=context.admission.body_timeout,
+            ),
+        )
+    )
 
 
 async def message_status(context: Context, client: Client, message_id: str) -> Answer:

@@ -49,6 +49,7 @@ CODES: dict[str, tuple[int, str]] = {
     "headers_too_large": (431, "Request header fields too large"),
     "request_timeout": (408, "Request not received in time"),
     "not_ready": (503, "Gateway is not ready"),
+    "access_request_conflict": (409, "The access request conflicts with its current state"),
     "internal_error": (500, "Internal gateway error"),
 }
 

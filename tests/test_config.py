@@ -148,7 +148,7 @@ routes:
     )
     sneaky = tmp_path / "agencies" / "sneaky.yaml"
     assert (
-        f"{at(sneaky, 'server')}: server: an included file may only hold: clients, upstreams, routes"
+        f"{at(sneaky, 'server')}: server: an included file may only hold: clients, upstreams, routes, services"
         in found
     )
 
@@ -248,12 +248,13 @@ upstreams:
 def test_cli_routes_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["routes", "--config", str(DEFAULT_CONFIG)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "METHOD", "PATH", "CLIENTS", "UPSTREAM", "SCHEMA"]
+    assert lines[0].split() == ["ID", "METHOD", "PATH", "SERVICE", "CLIENTS", "UPSTREAM", "SCHEMA"]
     lookup = next(line for line in lines if line.startswith("population-citizen-lookup"))
     assert lookup.split() == [
         "population-citizen-lookup",
         "POST",
         "/v1/population/citizens/lookup",
+        "population-citizens",
         "motcua-demo",
         "population",
         "(lookup)",

@@ -26,6 +26,7 @@ from gateway.config.model import (
     INCLUDABLE_SECTIONS,
     UPSTREAM_TRAFFIC_KEYS,
     GatewayConfig,
+    Service,
     UpstreamTraffic,
     key_hash,
 )
@@ -307,6 +308,63 @@ def _check_references(
             router.add(route.match.method, route.match.path, route.id)
         except RouteConflict as exc:
             issues.append(merged.issue(("routes", i, "match"), str(exc)))
+    return issues + _check_services(config, merged)
+
+
+SHARED_REQUIRES = (
+    "description",
+    "description_en",
+    "owner",
+    "classification",
+    "fields",
+    "legal_basis",
+    "sla",
+    "contact",
+)
+"""What a shared service must say (Decree 278/2025/NĐ-CP: a catalogue entry tied to the
+data dictionary, its owner, legal basis and service level)."""
+RESERVED_SERVICE_IDS = frozenset({"export"})
+"""Names under ``/v1/catalogue/`` that are the catalogue's own."""
+
+
+def _check_services(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]:
+    issues = _duplicates(merged, "services", [s.id for s in config.services], "service id")
+    route_ids = {r.id for r in config.routes}
+    service_ids = {s.id for s in config.services}
+    owner_of: dict[str, str] = {}
+    for i, service in enumerate(config.services):
+        at: Path = ("services", i)
+        if service.id in RESERVED_SERVICE_IDS:
+            issues.append(merged.issue((*at, "id"), f"{service.id!r} is the catalogue's own"))
+        for j, route in enumerate(service.routes):
+            other = owner_of.setdefault(route, service.id)
+            if route not in route_ids:
+                issues.append(merged.issue((*at, "routes", j), "no such route"))
+            elif other != service.id:
+                issues.append(merged.issue((*at, "routes", j), f"already in service {other!r}"))
+        for j, example in enumerate(service.examples):
+            if example.route not in service.routes:
+                issues.append(
+                    merged.issue((*at, "examples", j, "route"), "not a route of this service")
+                )
+        if service.successor is not None and (
+            service.successor not in service_ids or service.successor == service.id
+        ):
+            issues.append(merged.issue((*at, "successor"), "no such other service"))
+        issues += [merged.issue((*at, *path), message) for path, message in _lifecycle(service)]
+        if service.shared:
+            issues += [
+                merged.issue((*at, name), "required for a shared service (shared: true)")
+                for name in SHARED_REQUIRES
+                if not getattr(service, name)
+            ]
+            if service.classification == "confidential":
+                issues.append(
+                    merged.issue(
+                        (*at, "classification"),
+                        "confidential data is not shared through the catalogue (shared: false)",
+                    )
+                )
     return issues
 
 
@@ -353,6 +411,25 @@ def _check_identity(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]
     return issues
 
 
+def _lifecycle(service: Service) -> list[tuple[Path, str]]:
+    """A deprecated service says since when and until when; an active one says neither."""
+    if service.state == "active":
+        return [
+            ((name,), "only a deprecated service has this (state: deprecated)")
+            for name in ("deprecated_since", "sunset")
+            if getattr(service, name) is not None
+        ]
+    found: list[tuple[Path, str]] = [
+        ((name,), "required for a deprecated service")
+        for name in ("deprecated_since", "sunset")
+        if getattr(service, name) is None
+    ]
+    since, sunset = service.deprecated_since, service.sunset
+    if since is not None and sunset is not None and sunset <= since:
+        found.append((("sunset",), f"must be after deprecated_since ({since})"))
+    return found
+
+
 def _check_plugins(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]:
     """Installed plugins are part of every config: one that fails to load, or whose error
     codes contradict another's, is reported like any config error."""
@@ -370,7 +447,7 @@ def _check_plugins(config: GatewayConfig, merged: _Merged) -> list[ConfigIssue]:
     ]
 
 
-RESERVED_PATHS = ("/health", "/admin", "/schema", "/docs", "/v1/messages")
+RESERVED_PATHS = ("/health", "/admin", "/schema", "/docs", "/v1/messages", "/v1/catalogue")
 """Paths the gateway serves itself; no configured route may use them."""
 
 

@@ -374,6 +374,106 @@ class UpstreamTraffic(_Section):
 UPSTREAM_TRAFFIC_KEYS = ("circuit_breaker", "max_in_flight")
 
 
+OrganId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$",
+        description="an agency code (mã định danh cơ quan), e.g. 000.00.11.H53",
+    ),
+]
+Text = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class Owner(_Section):
+    """The agency that owns the data a service shares."""
+
+    organ_id: OrganId
+    name: Text
+
+
+class LegalBasis(_Section):
+    """One legal document a service's data sharing rests on."""
+
+    document: Text
+    """Number and kind, e.g. ``Nghị định 278/2025/NĐ-CP``."""
+    article: str = ""
+    """Article or clause, e.g. ``Điều 12``."""
+    title: str = ""
+
+
+class DataField(_Section):
+    """One field a service shares, with its meaning."""
+
+    name: Text
+    """As it appears in requests or answers, e.g. ``so_dinh_danh``."""
+    meaning: Text
+    """What it means, in Vietnamese."""
+    meaning_en: str = ""
+    dictionary_code: str | None = None
+    """Its code in the shared data dictionary (danh mục dữ liệu dùng chung), where one exists."""
+    personal: bool = False
+    """Personal data (Decree 13/2023/NĐ-CP): shown as such to whoever asks for access."""
+
+
+class ServiceLevel(_Section):
+    availability: Annotated[float, msgspec.Meta(gt=0, le=100)]
+    """Target, in percent of the time (e.g. 99.5)."""
+    response_time: Duration
+    """Expected time to answer (e.g. ``2s``)."""
+    hours: str = "24/7"
+    """When the service is supported, e.g. ``7:30-17:00 working days``."""
+
+
+class Contact(_Section):
+    name: Text
+    email: str = ""
+    phone: str = ""
+
+
+class ServiceExample(_Section):
+    """A call and its answer, shown in the catalogue."""
+
+    route: Identifier
+    title: str = ""
+    request: Any = None
+    """The request body (JSON), if the route takes one."""
+    response: Any = None
+
+
+class Service(_Section):
+    """A catalogue entry: routes that share one kind of data, with who owns it, on what legal
+    basis, at what service level, and how to ask for access."""
+
+    id: Identifier
+    name: Text
+    """Vietnamese name."""
+    routes: Annotated[list[Identifier], msgspec.Meta(min_length=1)]
+    """Ids of the routes this service groups; a route belongs to one service at most."""
+    name_en: str = ""
+    shared: bool = True
+    """Shared data (dữ liệu dùng chung): listed for the national catalogue; owner,
+    descriptions, fields, classification, legal basis, SLA and contact are then required."""
+    description: str = ""
+    description_en: str = ""
+    owner: Owner | None = None
+    classification: Literal["public", "internal", "restricted", "confidential"] | None = None
+    """Access level of the data: public (công khai), internal (dùng chung nội bộ), restricted
+    (chia sẻ có điều kiện), confidential (mật: never shared through the catalogue)."""
+    fields: list[DataField] = []
+    legal_basis: list[LegalBasis] = []
+    sla: ServiceLevel | None = None
+    contact: Contact | None = None
+    version: Text = "1"
+    state: Literal["active", "deprecated"] = "active"
+    deprecated_since: dt.date | None = None
+    """With ``state: deprecated``: announced in the ``Deprecation`` header (RFC 9745)."""
+    sunset: dt.date | None = None
+    """With ``state: deprecated``: the day it stops, in the ``Sunset`` header (RFC 8594)."""
+    successor: Identifier | None = None
+    """The service that replaces a deprecated one."""
+    examples: list[ServiceExample] = []
+
+
 class GatewayConfig(_Section):
     version: Literal[1] = 1
     include: list[str] = []
@@ -398,6 +498,8 @@ class GatewayConfig(_Section):
     upstreams: dict[Identifier, dict[str, Any]] = {}
     """Name -> ``{type: <adapter>, ...settings of that adapter}``."""
     routes: list[Route] = []
+    services: list[Service] = []
+    """The service catalogue: routes grouped, described, and open to access requests."""
 
 
-INCLUDABLE_SECTIONS = ("clients", "upstreams", "routes")
+INCLUDABLE_SECTIONS = ("clients", "upstreams", "routes", "services")

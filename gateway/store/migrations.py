@@ -34,7 +34,15 @@ def _v2_adapter_state(connection: sa.Connection) -> None:
     tables.metadata.create_all(connection, tables=[tables.adapter_state])
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (2, _v2_adapter_state)]
+def _v3_access_requests(connection: sa.Connection) -> None:
+    tables.metadata.create_all(connection, tables=[tables.access_requests])
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _v1_initial),
+    (2, _v2_adapter_state),
+    (3, _v3_access_requests),
+]
 LATEST = MIGRATIONS[-1][0]
 
 

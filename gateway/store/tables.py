@@ -125,3 +125,32 @@ adapter_state = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# Access agreements: a client's request for a service of the catalogue and the owner's
+# decision (approved, refused with its reason and legal basis, revoked). Approved rows
+# extend the routes' ``clients`` lists from YAML, on every replica.
+access_requests = sa.Table(
+    "access_requests",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending approved refused revoked
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("legal_basis", sa.Text, nullable=False),
+    sa.Column("expected_volume", sa.String(200), nullable=False),
+    sa.Column("contact", sa.Text, nullable=False),  # JSON {name, email, phone}
+    sa.Column("requested_at", sa.Float, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("decided_at", sa.Float),
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("reason", sa.Text),  # why approved or refused
+    sa.Column("decision_legal_basis", sa.Text),  # the refusal's legal basis
+    sa.Column("expires_at", sa.Float),  # an approval's end; none: until revoked
+    sa.Column("rate_limit", sa.String(32)),  # e.g. 1000/day
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("revoked_by", sa.String(200)),
+    sa.Column("revoke_reason", sa.Text),
+)
+sa.Index("access_requests_pair", access_requests.c.client, access_requests.c.service)
+sa.Index("access_requests_state", access_requests.c.state)
