@@ -22,8 +22,8 @@ from adapters.logs import get_logger
 from gateway import __version__, health, openapi, pipeline
 from gateway.admin import admin_router, holder_of
 from gateway.admission import Admission
-from gateway.console import console_router
 from gateway.config.loader import LoadedConfig
+from gateway.console import console_router
 from gateway.exchange import exchange_middleware, exchange_of
 from gateway.mockrunner import MockThread, start_configured
 from gateway.persistence import Persistence
@@ -67,7 +67,7 @@ async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return openapi.openapi(holder_of(request).current)
 
 
-@get(["/schema", "/docs"], media_type="text/html")
+@get("/docs", media_type="text/html")
 async def docs(request: Request[Any, Any, Any]) -> str:
     return openapi.docs_page(holder_of(request).current)
 
@@ -130,7 +130,10 @@ def create_app(
             mock_thread.stop()
 
     return Litestar(
-        route_handlers=[live, ready, admin_router, console_router, openapi_json, docs, data_plane],
+        route_handlers=[
+            *(live, ready, admin_router, console_router, openapi.explorer_router),
+            *(openapi_json, docs, data_plane),
+        ],
         middleware=[exchange_middleware],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],

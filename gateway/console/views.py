@@ -55,7 +55,6 @@ def _templates() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("gateway.console", "templates"),
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
     )
     environment.filters["local_time"] = stats.local_time
     environment.filters["percent"] = lambda value: f"{100 * value:.1f} %"
