@@ -26,6 +26,8 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("LGSP_SCREENSHOTS", Path(tempfile.gettempdir()) / "lgsp-screens"))
 KEY = {"x-api-key": TEST_KEY}
 
+pytestmark = pytest.mark.processes  # Chromium is an OS process (the gateway runs in a thread)
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
