@@ -46,3 +46,6 @@ class Plugin(msgspec.Struct, frozen=True, kw_only=True):
     body_schemas: dict[str, str] = {}
     """Schema kind -> ``"module:Class"`` of a ``BodySchema`` built with no arguments; a route
     names the kind as its ``request.schema`` (the document axis brings ``edxml``)."""
+    usage: dict[str, str] = {}
+    """Operation -> what a successful exchange of it counts as in the usage report per agency
+    and month: ``documents_sent`` or ``dossiers_synced`` (the admin console's report)."""

@@ -109,6 +109,12 @@ def personal_fields() -> tuple[str, ...]:
 
 
 @cache
+def usage_counters() -> dict[str, str]:
+    """Operation -> usage counter, from every plugin (``Plugin.usage``)."""
+    return {op: counter for plugin in plugins().values() for op, counter in plugin.usage.items()}
+
+
+@cache
 def body_schemas() -> dict[str, str]:
     """Schema kind -> ``"module:Class"``, from every plugin."""
     kinds: dict[str, str] = {}

@@ -4,12 +4,16 @@ requests and their decisions, exchange statistics.
 Every endpoint needs an admin key (``admin.api_keys``) in ``X-API-Key``, or a
 bearer token with the admin scope; every action that changes something
 (reload, retry, discard, purge) is recorded in the message log with who did it.
+What an endpoint does beyond reading its request (parsing filters, reloading,
+retrying, discarding) is a plain function here, which the browser console
+(``gateway.console``) calls too, so both faces of administration behave the same.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
@@ -38,7 +42,7 @@ from gateway.messagelog import (
 )
 from gateway.persistence import Persistence
 from gateway.problems import Problem
-from gateway.reloading import RuntimeHolder
+from gateway.reloading import ReloadResult, RuntimeHolder
 from gateway.validation import JsonBody, body_problem
 
 MAX_PAGE = 1000
@@ -64,11 +68,26 @@ async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
     exchange_of(connection.scope).client = actor
 
 
+def persistence_of(holder: RuntimeHolder) -> Persistence:
+    assert holder.persistence is not None, "persistence starts with the app"
+    return holder.persistence
+
+
 def _admin(request: Request[Any, Any, Any]) -> Persistence:
     """The persistence (the guard has checked the caller)."""
-    persistence = holder_of(request).persistence
-    assert persistence is not None
-    return persistence
+    return persistence_of(holder_of(request))
+
+
+def reload_problem(result: ReloadResult) -> Problem:
+    """A rejected reload, every issue with its file:line."""
+    return Problem(
+        "config_invalid",
+        "the new configuration was rejected; the running one is kept",
+        errors=[
+            {"path": f"{i.file}:{i.line}: {i.path}", "message": i.message} for i in result.issues
+        ],
+        extra={"digest": result.digest},
+    )
 
 
 async def _recorded(request: Request[Any, Any, Any], action: str, result: dict[str, Any]) -> None:
@@ -101,15 +120,7 @@ async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
     _admin(request)
     result = await holder_of(request).reload()
     if not result.ok:
-        raise Problem(
-            "config_invalid",
-            "the new configuration was rejected; the running one is kept",
-            errors=[
-                {"path": f"{i.file}:{i.line}: {i.path}", "message": i.message}
-                for i in result.issues
-            ],
-            extra={"digest": result.digest},
-        )
+        raise reload_problem(result)
     answer = {"status": "reloaded", "digest": result.digest}
     await _recorded(request, "reload", answer)
     return answer
@@ -144,8 +155,9 @@ def _time(name: str, value: str | None) -> float | None:
     return parsed.timestamp()
 
 
-def _filter(request: Request[Any, Any, Any]) -> SearchFilter:
-    query = request.query_params
+def search_filter(query: Mapping[str, str]) -> SearchFilter:
+    """The message-log filter of a query string (empty values mean no filter)."""
+    query = {name: value for name, value in query.items() if value}
     status = query.get("status")
     if status is not None and not status.isdigit():
         raise Problem("malformed_body", f"status: expected an HTTP status, not {status!r}")
@@ -159,8 +171,8 @@ def _filter(request: Request[Any, Any, Any]) -> SearchFilter:
     )
 
 
-def _limit(request: Request[Any, Any, Any]) -> int:
-    raw = request.query_params.get("limit", "100")
+def page_limit(query: Mapping[str, str]) -> int:
+    raw = query.get("limit") or "100"
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
         raise Problem("malformed_body", f"limit: expected 1 to {MAX_PAGE}")
     return int(raw)
@@ -169,8 +181,12 @@ def _limit(request: Request[Any, Any, Any]) -> int:
 @get("/messages")
 async def list_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Records matching ``since``, ``until``, ``client``, ``route``, ``status``, ``message_id``."""
-    persistence = _admin(request)
-    cursor = request.query_params.get("cursor")
+    return await search_page(_admin(request), request.query_params)
+
+
+async def search_page(persistence: Persistence, query: Mapping[str, str]) -> dict[str, Any]:
+    """A page of records for the filters, ``limit`` and ``cursor`` of ``query``."""
+    cursor = query.get("cursor")
     after: Cursor | None = None
     if cursor:
         try:
@@ -178,7 +194,7 @@ async def list_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
         except (ValueError, msgspec.DecodeError):
             raise Problem("malformed_body", "cursor: not one this API gave out") from None
     items, following = await search(
-        persistence.store, _filter(request), limit=_limit(request), after=after
+        persistence.store, search_filter(query), limit=page_limit(query), after=after
     )
     next_cursor = msgspec.json.encode(following).hex() if following else None
     return {"items": items, "next_cursor": next_cursor}
@@ -189,7 +205,7 @@ async def export_messages(request: Request[Any, Any, Any]) -> Stream:
     """The same filters, every match as JSON Lines (bodies base64), streamed."""
     persistence = _admin(request)
     return Stream(
-        export(persistence.store, _filter(request)),
+        export(persistence.store, search_filter(request.query_params)),
         media_type="application/x-ndjson",
         headers={"content-disposition": 'attachment; filename="message-log.jsonl"'},
     )
@@ -197,7 +213,10 @@ async def export_messages(request: Request[Any, Any, Any]) -> Stream:
 
 @get("/messages/verify")
 async def verify_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    persistence = _admin(request)
+    return await chain_report(_admin(request))
+
+
+async def chain_report(persistence: Persistence) -> dict[str, Any]:
     reports = await verify_chains(persistence.store)
     return {
         "ok": all(r.ok for r in reports),
@@ -225,6 +244,11 @@ async def _body(request: Request[Any, Any, Any], kind: type[Any], empty_ok: bool
     raw = await request.body()
     if empty_ok and not raw.strip():
         raw = b"{}"
+    return typed_body(kind, raw)
+
+
+def typed_body(kind: type[Any], raw: bytes) -> Any:
+    """A JSON body as ``kind``, or the same 422 every route gives (each error with its path)."""
     try:
         data = JsonBody(kind.__name__, kind).validate(raw)
     except BodyInvalid as exc:
@@ -247,18 +271,21 @@ def _queue(request: Request[Any, Any, Any]) -> DeliveryQueue:
 async def list_deliveries(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """``?state=dead`` lists the dead letters (``after`` pages by id); ``?message_id=`` shows one
     with its attempt history."""
-    queue = _queue(request)
-    message_id = request.query_params.get("message_id")
-    if message_id is not None:
+    return {"items": await delivery_page(_queue(request), request.query_params)}
+
+
+async def delivery_page(queue: DeliveryQueue, query: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One delivery with its attempts (``message_id``), or a page of them (``state``, ``after``)."""
+    message_id = query.get("message_id")
+    if message_id:
         view = await queue.get(message_id)
         if view is None:
             raise Problem("not_found", f"no delivery {message_id}")
-        return {"items": [view]}
-    state = request.query_params.get("state")
+        return [view]
+    state = query.get("state") or None
     if state is not None and state not in STATES:
         raise Problem("malformed_body", f"state: expected one of {', '.join(STATES)}")
-    after = request.query_params.get("after")
-    return {"items": await queue.list(state, limit=_limit(request), after=after)}
+    return await queue.list(state, limit=page_limit(query), after=query.get("after") or None)
 
 
 class RetryRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -270,12 +297,16 @@ class RetryRequest(msgspec.Struct, forbid_unknown_fields=True):
 async def retry_deliveries(request: Request[Any, Any, Any]) -> dict[str, Any]:
     queue = _queue(request)
     body = await _body(request, RetryRequest, empty_ok=True)
+    answer = {"requeued": await retry_dead(queue, body)}
+    await _recorded(request, "retry", answer)
+    return answer
+
+
+async def retry_dead(queue: DeliveryQueue, body: RetryRequest) -> int:
     requeued = await queue.retry(body.message_id)
     if body.message_id is not None and requeued != 1:
         raise Problem("not_found", f"no dead delivery {body.message_id}")
-    answer = {"requeued": requeued}
-    await _recorded(request, "retry", answer)
-    return answer
+    return requeued
 
 
 class DiscardRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -287,12 +318,16 @@ class DiscardRequest(msgspec.Struct, forbid_unknown_fields=True):
 async def discard_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
     queue = _queue(request)
     body = await _body(request, DiscardRequest)
-    actor = exchange_of(request.scope).client or "admin"
-    if not await queue.discard(body.message_id, body.reason, by=actor):
-        raise Problem("not_found", f"no undelivered message {body.message_id}")
-    answer = {"message_id": body.message_id, "state": "discarded", "reason": body.reason}
+    answer = await discard(queue, body, by=exchange_of(request.scope).client or "admin")
     await _recorded(request, "discard", answer)
     return answer
+
+
+async def discard(queue: DeliveryQueue, body: DiscardRequest, by: str) -> dict[str, Any]:
+    """Give up on an undelivered message; ``by`` (who) is kept with the reason."""
+    if not await queue.discard(body.message_id, body.reason, by=by):
+        raise Problem("not_found", f"no undelivered message {body.message_id}")
+    return {"message_id": body.message_id, "state": "discarded", "reason": body.reason}
 
 
 # --- access requests (service catalogue) ---
@@ -349,7 +384,9 @@ def _tabular(
 async def list_access_requests(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Requests and decisions, newest first: ``state``, ``client``, ``service``, ``limit``."""
     persistence = _admin(request)
-    items = await persistence.access.list(_access_filter(request), limit=_limit(request))
+    items = await persistence.access.list(
+        _access_filter(request), limit=page_limit(request.query_params)
+    )
     return {"items": items}
 
 

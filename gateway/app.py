@@ -25,6 +25,7 @@ from gateway import __version__, health, openapi, pipeline
 from gateway.admin import admin_router, holder_of
 from gateway.admission import Admission
 from gateway.config.loader import LoadedConfig
+from gateway.console import console_router
 from gateway.exchange import Exchange, exchange_middleware, exchange_of
 from gateway.mockrunner import MockThread, start_configured
 from gateway.persistence import Persistence
@@ -34,6 +35,8 @@ from gateway.reloading import RuntimeHolder
 log = get_logger(__name__)
 
 ADMIN_PREFIX = "/admin"
+CONSOLE_PREFIX = "/admin/ui"
+"""The console signs its users in itself (a session cookie), so the edge lets it through."""
 _API_KEY = b"x-api-key"
 _STATUS_CODES = {
     400: "malformed_body",
@@ -77,7 +80,7 @@ async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return openapi.openapi(holder_of(request).current)
 
 
-@get(["/schema", "/docs"], media_type="text/html")
+@get("/docs", media_type="text/html")
 async def docs(request: Request[Any, Any, Any]) -> str:
     return openapi.docs_page(holder_of(request).current)
 
@@ -145,7 +148,8 @@ async def _refuse_at_edge(scope: Scope, exchange: Exchange, fixed: dict[str, lis
     path = exchange.path
     if any(segment in (".", "..") for segment in path.split("/")):
         raise Problem("path_invalid", "dot segments ('.', '..') are not accepted in paths")
-    if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+    console = path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+    if not console and (path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")):
         holder: RuntimeHolder = scope["litestar_app"].state.holder
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if await holder.current.identity.admin(headers) is None:
@@ -205,7 +209,10 @@ def create_app(
             mock_thread.stop()
 
     app = Litestar(
-        route_handlers=[live, ready, admin_router, openapi_json, docs, data_plane],
+        route_handlers=[
+            *(live, ready, admin_router, console_router, openapi.explorer_router),
+            *(openapi_json, docs, data_plane),
+        ],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -1,20 +1,31 @@
-"""OpenAPI 3.1 and a readable docs page, generated from the configured routes.
+"""OpenAPI 3.1, an interactive explorer and a plain docs page, from the configured routes.
 
 This is what an agency developer reads to integrate: every route with its
-path parameters, body schema (the same msgspec Structs that validate it) and
-the problem codes it can answer with.
+path parameters, body schema (the same msgspec Structs that validate it), an
+example body (from the schema's own examples) and, for canned-answer
+upstreams, an example answer, and the problem codes it can answer with.
+
+``/schema`` is Swagger UI, served from the ``swagger-ui-bundle-v2`` package
+(no CDN: a provincial network may be closed), with "try it out" against this
+gateway using an API key; ``/docs`` is the same description as plain HTML,
+no script at all.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import msgspec
+from litestar import Request, Response, Router, get
 
 from adapters import registry
+from adapters.stub import StubSettings
 from gateway import __version__
+from gateway.config.loader import UpstreamSpec
 from gateway.config.model import Service
 from gateway.exchange import REQUEST_ID_PATTERN
 from gateway.problems import ERROR_SOURCE_HEADER, vocabulary
@@ -80,16 +91,24 @@ def openapi(runtime: Runtime) -> dict[str, Any]:
     """Built once per runtime: a reload brings a new runtime and so a new document."""
     spec: dict[str, Any] | None = runtime.derived.get("openapi")
     if spec is None:
-        spec = runtime.derived["openapi"] = _build(runtime.loaded.digest, runtime.routes)
+        spec = runtime.derived["openapi"] = _build(
+            runtime.loaded.digest, runtime.routes, runtime.loaded.upstreams
+        )
     return spec
 
 
-def _build(digest: str, routes: list[CompiledRoute]) -> dict[str, Any]:
+def _build(
+    digest: str, routes: list[CompiledRoute], upstreams: dict[str, UpstreamSpec]
+) -> dict[str, Any]:
     components: dict[str, Any] = {"Problem": _problem_schema()}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         match = route.config.match
-        paths.setdefault(match.path, {})[match.method.lower()] = _operation(route, components)
+        operation = _operation(route, components)
+        answer = _canned_answer(route, upstreams.get(route.config.upstream))
+        if answer is not None:
+            operation["responses"]["200"]["content"] = {"application/json": {"example": answer}}
+        paths.setdefault(match.path, {})[match.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -145,7 +164,7 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
         components.update(found)
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": body}},
+            "content": {"application/json": {"schema": body, "example": example(body, components)}},
         }
         codes += _WITH_BODY
     elif schema is not None:
@@ -178,6 +197,119 @@ def _operation(route: CompiledRoute, components: dict[str, Any]) -> dict[str, An
             },
         }
     return operation
+
+
+def example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> Any:
+    """A value of ``schema``, built from its own ``examples`` (then defaults, enums, formats).
+
+    Objects get their required properties and those that have an example, so
+    the example is what a minimal valid call looks like.
+    """
+    if depth > 8:
+        return None
+    if "$ref" in schema:
+        return example(components[schema["$ref"].rsplit("/", 1)[1]], components, depth + 1)
+    for key in ("examples", "enum"):
+        if schema.get(key):
+            return schema[key][0]
+    if "default" in schema:
+        return schema["default"]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
+            return example(options[0], components, depth + 1)
+    kind = schema.get("type")
+    if kind == "object":
+        required = set(schema.get("required", ()))
+        properties = schema.get("properties", {})
+        return {
+            name: example(sub, components, depth + 1)
+            for name, sub in properties.items()
+            if name in required or "examples" in sub
+        }
+    if kind == "array":
+        return [example(schema.get("items", {}), components, depth + 1)]
+    if kind == "integer":
+        return int(schema.get("minimum", 0))
+    if kind == "number":
+        return float(schema.get("minimum", 0))
+    if kind == "boolean":
+        return False
+    return _FORMAT_EXAMPLES.get(schema.get("format", ""), "string")
+
+
+_FORMAT_EXAMPLES = {"date": "2026-11-22", "date-time": "2026-11-22T08:00:00+07:00"}
+
+
+def _canned_answer(route: CompiledRoute, upstream: UpstreamSpec | None) -> Any:
+    """What a ``stub`` upstream answers this route's operation with, as the 200 example."""
+    if upstream is None or not isinstance(upstream.settings, StubSettings):
+        return None
+    operation = upstream.settings.operations.get(route.config.operation)
+    if operation is None or operation.reply.body is None:
+        return None
+    return operation.reply.body
+
+
+# --- the explorer: Swagger UI from its Python package ---------------------------------
+
+EXPLORER_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>LGSP gateway API</title>
+<link rel="stylesheet" href="/schema/swagger-ui.css">
+</head>
+<body>
+<noscript>This explorer needs JavaScript; <a href="/docs">the same API as plain HTML</a>.</noscript>
+<div id="swagger-ui"></div>
+<script src="/schema/swagger-ui-bundle.js"></script>
+<script src="/schema/explorer.js"></script>
+</body>
+</html>
+"""
+
+EXPLORER_SCRIPT = b"""// Swagger UI on this gateway's description; "Authorize" takes the API key.
+window.addEventListener("load", function () {
+  window.ui = SwaggerUIBundle({
+    url: "/schema/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    displayRequestDuration: true,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+  });
+});
+"""
+
+_ASSET_TYPES = {".css": "text/css", ".js": "text/javascript"}
+
+
+@cache
+def _asset(name: str) -> bytes:
+    import swagger_ui_bundle  # the package ships Swagger UI's built files
+
+    return (Path(swagger_ui_bundle.swagger_ui_path) / name).read_bytes()
+
+
+@get("/", media_type="text/html")
+async def explorer() -> str:
+    return EXPLORER_PAGE
+
+
+@get(["/swagger-ui.css", "/swagger-ui-bundle.js", "/explorer.js"])
+async def explorer_asset(request: Request[Any, Any, Any]) -> Response[bytes]:
+    name = request.url.path.rsplit("/", 1)[1]
+    content = EXPLORER_SCRIPT if name == "explorer.js" else _asset(name)
+    return Response(
+        content,
+        media_type=_ASSET_TYPES[Path(name).suffix],
+        headers={"cache-control": "public, max-age=86400"},
+    )
+
+
+explorer_router = Router(path="/schema", route_handlers=[explorer, explorer_asset])
+"""``/schema`` and its assets; ``/schema/openapi.json`` and ``/docs`` are served beside them."""
 
 
 def fragment(runtime: Runtime, route_ids: list[str]) -> dict[str, Any]:

@@ -58,8 +58,29 @@ def test_openapi_describes_every_route(default_client: TestClient) -> None:  # t
         resolve(spec, ref)
 
 
+def test_every_json_body_has_an_example(default_client: TestClient) -> None:  # type: ignore[type-arg]
+    spec = default_client.get("/schema/openapi.json").json()
+    lookup = spec["paths"]["/v1/population/citizens/lookup"]["post"]["requestBody"]
+    assert lookup["content"]["application/json"]["example"] == {"so_dinh_danh": "001203012345"}
+    for methods in spec["paths"].values():
+        for operation in methods.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                assert isinstance(content["application/json"]["example"], dict)
+
+
+def test_explorer_is_served_from_the_gateway(default_client: TestClient) -> None:  # type: ignore[type-arg]
+    page = default_client.get("/schema").text
+    assert "https://" not in page and "http://" not in page  # no CDN: closed networks
+    for asset in ("/schema/swagger-ui.css", "/schema/swagger-ui-bundle.js", "/schema/explorer.js"):
+        assert asset in page
+        answer = default_client.get(asset)
+        assert answer.status_code == 200, asset
+    assert "SwaggerUIBundle" in default_client.get("/schema/swagger-ui-bundle.js").text
+
+
 def test_docs_page_lists_routes(default_client: TestClient) -> None:  # type: ignore[type-arg]
-    page = default_client.get("/schema")
+    page = default_client.get("/docs")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "POST /v1/population/citizens/lookup" in page.text

@@ -48,6 +48,9 @@ def test_wheel_has_schemas_and_adapter_entry_points(tmp_path: Path) -> None:
         "adapters/population/mock.py",
         "adapters/document_axis/mock.py",
         "schemas/population/__init__.py",
+        "gateway/console/templates/base.html",
+        "gateway/console/templates/dashboard.html",
+        "gateway/console/static/console.css",
     } <= names
     assert "lgsp-gateway = gateway.cli:main" in declared
     for adapter in (

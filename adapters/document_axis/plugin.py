@@ -9,4 +9,5 @@ PLUGIN = Plugin(
     mock=MockSystem(app="adapters.document_axis.mock:create_app", default_port=9103),
     errors=(AgencyNotServed,),
     body_schemas={"edxml": "adapters.document_axis.schema:EdxmlBody"},
+    usage={"sendEdoc": "documents_sent"},
 )

@@ -21,4 +21,5 @@ PLUGIN = Plugin(
         "NguoiHoi",
         "NguoiXuLy",
     ),
+    usage={"DongBoHoSoMC": "dossiers_synced"},
 )
