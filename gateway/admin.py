@@ -90,8 +90,9 @@ def reload_problem(result: ReloadResult) -> Problem:
     )
 
 
-async def _recorded(request: Request[Any, Any, Any], action: str, result: dict[str, Any]) -> None:
-    """Put an admin action on the message log: what, by whom (``client``), with what outcome."""
+async def recorded(request: Request[Any, Any, Any], action: str, result: dict[str, Any]) -> None:
+    """Put an admin action on the message log: what, by whom (the exchange's ``client``: the
+    guard's actor, or the console's session), with what outcome."""
     message_log = _admin(request).message_log
     if message_log is None:
         return
@@ -122,7 +123,7 @@ async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if not result.ok:
         raise reload_problem(result)
     answer = {"status": "reloaded", "digest": result.digest}
-    await _recorded(request, "reload", answer)
+    await recorded(request, "reload", answer)
     return answer
 
 
@@ -236,7 +237,7 @@ async def purge_messages(request: Request[Any, Any, Any]) -> dict[str, Any]:
     cutoff = time.time() - seconds(body.older_than)
     purged = await purge(persistence.store, cutoff, persistence.archive_dir)
     answer = {"purged": purged, "before": cutoff}
-    await _recorded(request, "purge", answer)
+    await recorded(request, "purge", answer)
     return answer
 
 
@@ -298,7 +299,7 @@ async def retry_deliveries(request: Request[Any, Any, Any]) -> dict[str, Any]:
     queue = _queue(request)
     body = await _body(request, RetryRequest, empty_ok=True)
     answer = {"requeued": await retry_dead(queue, body)}
-    await _recorded(request, "retry", answer)
+    await recorded(request, "retry", answer)
     return answer
 
 
@@ -319,7 +320,7 @@ async def discard_delivery(request: Request[Any, Any, Any]) -> dict[str, Any]:
     queue = _queue(request)
     body = await _body(request, DiscardRequest)
     answer = await discard(queue, body, by=exchange_of(request.scope).client or "admin")
-    await _recorded(request, "discard", answer)
+    await recorded(request, "discard", answer)
     return answer
 
 

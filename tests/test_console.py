@@ -155,11 +155,16 @@ def test_retry_and_discard_a_dead_letter(signed_in: TestClient) -> None:  # type
         data={"csrf": token, "message_id": message_id, "reason": "báo cáo gửi lại bằng tay"},
     )
     assert f"Đã hủy bỏ {message_id}" in discarded.text
-    assert "console: báo cáo gửi lại bằng tay" in discarded.text
     api = signed_in.get(
         f"/admin/deliveries?message_id={message_id}", headers={"x-api-key": TEST_ADMIN_KEY}
     )
     assert api.json()["items"][0]["state"] == "discarded"
+    reason = api.json()["items"][0]["discard_reason"]
+    assert reason.startswith("console:") and reason.endswith(": báo cáo gửi lại bằng tay")
+    actions = signed_in.get(
+        "/admin/messages", params={"route": "admin.discard"}, headers={"x-api-key": TEST_ADMIN_KEY}
+    ).json()["items"]  # on the message log like the admin API's, naming the console session
+    assert [a["client"].split(":")[0] for a in actions] == ["console"]
 
 
 def test_configuration_hides_secrets_and_reports_errors_with_lines(

@@ -32,6 +32,7 @@ from gateway.console import stats
 from gateway.console.i18n import LANG_COOKIE, LANGUAGES, translator
 from gateway.console.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions, same_token
 from gateway.delivery import STATES
+from gateway.exchange import exchange_of
 from gateway.personaldata import mask_body
 from gateway.problems import Problem
 from gateway.reloading import RuntimeHolder
@@ -87,6 +88,19 @@ def _lang(request: Request[Any, Any, Any]) -> str:
 
 def _secure(request: Request[Any, Any, Any]) -> bool:
     return request.url.scheme == "https"
+
+
+def _actor(session: Session) -> str:
+    """Who did it, for the record: the console and the start of the admin key's hash."""
+    return f"console:{session.key_hash.removeprefix('sha256:')[:12]}"
+
+
+async def _recorded(
+    request: Request[Any, Any, Any], session: Session, action: str, result: dict[str, Any]
+) -> None:
+    """A console action goes on the message log like the admin API's (``admin.recorded``)."""
+    exchange_of(request.scope).client = _actor(session)
+    await admin.recorded(request, action, result)
 
 
 def _session(request: Request[Any, Any, Any]) -> Session | None:
@@ -395,6 +409,7 @@ async def retry(request: Request[Any, Any, Any]) -> Response[Any]:
         )
     except Problem as problem:
         return await _deliveries_page(request, session, error=problem.detail, status=404)
+    await _recorded(request, session, "retry", {"requeued": requeued})
     return Redirect(f"{BASE}/deliveries?state=dead&notice=requeued:{requeued}", status_code=303)
 
 
@@ -412,12 +427,13 @@ async def discard(request: Request[Any, Any, Any]) -> Response[Any]:
     queue = admin.persistence_of(_holder(request)).queue
     try:
         body = admin.typed_body(admin.DiscardRequest, raw)
-        await admin.discard(queue, body, by="console")
+        answer = await admin.discard(queue, body, by=_actor(session))
     except Problem as problem:
         detail = "; ".join(f"{e['path']}: {e['message']}" for e in problem.errors or [])
         return await _deliveries_page(
             request, session, error=detail or problem.detail, status=problem.status
         )
+    await _recorded(request, session, "discard", answer)
     return Redirect(
         f"{BASE}/deliveries?state=discarded&notice=discarded:{body.message_id}", status_code=303
     )
@@ -526,6 +542,7 @@ async def reload(request: Request[Any, Any, Any]) -> Response[Any]:
     result = await _holder(request).reload()
     if not result.ok:
         return _config_page(request, session, outcome="config_invalid", issues=result.issues)
+    await _recorded(request, session, "reload", {"status": "reloaded", "digest": result.digest})
     return _config_page(request, session, outcome="reloaded", digest=result.digest)
 
 
