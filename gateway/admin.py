@@ -10,11 +10,12 @@ import time
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.response import Stream
 
 from adapters.bodies import BodyInvalid
 from adapters.units import Duration, seconds
+from gateway import metrics
 from gateway.delivery import STATES, DeliveryQueue
 from gateway.messagelog import Cursor, SearchFilter, export, purge, search, verify_chains
 from gateway.persistence import Persistence
@@ -30,13 +31,28 @@ def holder_of(request: Request[Any, Any, Any]) -> RuntimeHolder:
     return holder
 
 
-def _admin(request: Request[Any, Any, Any]) -> Persistence:
-    """The persistence, once the caller has shown an admin key."""
+def _admin(request: Request[Any, Any, Any], *, bearer: bool = False) -> Persistence:
+    """The persistence, once the caller has shown an admin key (``bearer``: also accepted as
+    ``Authorization: Bearer``, which is how Prometheus sends a credential)."""
     holder = holder_of(request)
-    if holder.current.admin.lookup(request.headers.get("x-api-key")) is None:
+    key = request.headers.get("x-api-key")
+    if key is None and bearer:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" else None
+    if holder.current.admin.lookup(key) is None:
         raise Problem("unauthenticated", "admin credential required in X-API-Key")
     assert holder.persistence is not None
     return holder.persistence
+
+
+@get("/metrics", media_type=metrics.CONTENT_TYPE)
+async def metrics_page(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus exposition, for an admin key; absent when ``server.metrics_listen`` serves it."""
+    if holder_of(request).current.loaded.config.server.metrics_listen is not None:
+        raise Problem("route_not_found", "metrics are served on server.metrics_listen")
+    persistence = _admin(request, bearer=True)
+    await persistence.read_gauges()
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
 
 @post("/reload", status_code=200)

@@ -20,7 +20,7 @@ from litestar.types import Receive, Scope, Send
 
 from adapters.logs import get_logger
 from gateway import __version__, health, openapi, pipeline
-from gateway.admin import admin_router, holder_of
+from gateway.admin import admin_router, holder_of, metrics_page
 from gateway.admission import Admission
 from gateway.config.loader import LoadedConfig
 from gateway.exchange import exchange_middleware, exchange_of
@@ -129,7 +129,7 @@ def create_app(
             mock_thread.stop()
 
     return Litestar(
-        route_handlers=[live, ready, admin_router, openapi_json, docs, data_plane],
+        route_handlers=[live, ready, admin_router, metrics_page, openapi_json, docs, data_plane],
         middleware=[exchange_middleware],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],

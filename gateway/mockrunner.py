@@ -17,6 +17,7 @@ from typing import Any
 
 from adapters import registry
 from adapters.mockkit import MockServer, serve
+from gateway import logs
 from gateway.config.model import MockSettings
 
 
@@ -24,7 +25,8 @@ def build(name: str, settings: MockSettings) -> MockServer:
     """The ASGI app of mock ``name`` with its options; ``ValueError`` for a bad option."""
     system = registry.mock_systems()[name]
     try:
-        app = registry.load(system.app)(**settings.options)
+        with logs.kept():  # a mock's litestar app may set up logging of its own
+            app = registry.load(system.app)(**settings.options)
     except TypeError as exc:  # an option create_app does not take
         raise ValueError(f"mocks.{name}.options: {exc}") from None
     port = settings.port or system.default_port
@@ -40,7 +42,7 @@ class MockThread:
         self._task: asyncio.Task[None] | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="mock-national-systems", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=logs.MOCK_THREAD, daemon=True)
 
     def start(self, timeout: float = 15.0) -> None:
         self._thread.start()
