@@ -499,8 +499,9 @@ class DeliveryWorker:
         try:
             with tracing.delivery_span(claimed.request.headers, claimed.id, claimed.upstream):
                 outcome = await self._attempt(claimed)
+            answered = f"{outcome.status // 100}xx" if outcome.status else outcome.code
             metrics.upstream_call(
-                claimed.upstream, claimed.request.operation, outcome.code, time.time() - started
+                claimed.upstream, claimed.request.operation, answered, time.time() - started
             )
             state = await self.queue.finish(claimed, self.worker_id, outcome, started)
             metrics.delivery_attempt(claimed.upstream, outcome.code, state)

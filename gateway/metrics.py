@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -36,7 +35,8 @@ from prometheus_client import (
     multiprocess,
 )
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+CONTENT_TYPE = "text/plain; version=0.0.4"
+"""The text format every Prometheus reads (the web framework adds ``charset=utf-8``)."""
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 NONE = "none"
 """Label value for "not known" (a request refused before its route or client was known)."""
