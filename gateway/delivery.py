@@ -45,6 +45,7 @@ WAITING = ("queued", "failed")
 LEASE_LOST = "lease_lost"
 """``finish`` found the delivery taken over by another worker: this attempt is not recorded."""
 STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
+UNFINISHED = ("queued", "delivering", "failed", "dead")
 INBOUND_ROUTE = "inbound"
 """Route of messages a hosted adapter fetched (``inbound:<upstream>``), not sent by a client."""
 
@@ -209,14 +210,17 @@ class DeliveryQueue:
         return result.rowcount
 
     async def depth(self) -> tuple[dict[str, int], float | None]:
-        """Messages per state, and when the oldest inbound one not yet delivered was queued."""
+        """Messages per unfinished state (dead letters included), and when the oldest inbound
+        one not yet delivered was queued. Finished ones, the bulk of the table, are not counted."""
         c = deliveries.c
-        by_state = sa.select(c.state, sa.func.count()).group_by(c.state)
+        by_state = (
+            sa.select(c.state, sa.func.count()).where(c.state.in_(UNFINISHED)).group_by(c.state)
+        )
         oldest = sa.select(sa.func.min(c.created_at)).where(
             c.route.startswith(f"{INBOUND_ROUTE}:"), c.state.in_((*WAITING, "delivering"))
         )
         async with self.store.engine.connect() as connection:
-            counts = dict.fromkeys(STATES, 0)
+            counts = dict.fromkeys(UNFINISHED, 0)
             counts.update({row[0]: row[1] for row in (await connection.execute(by_state)).all()})
             return counts, (await connection.execute(oldest)).scalar()
 

@@ -115,14 +115,17 @@ def test_a_litestar_app_built_with_its_own_logging_leaves_the_gateways_alone() -
     logs.configure(LoggingSettings(level="info"), stream)
     try:
         ours = logging.getLogger().handlers[:]
+        framework = logging.getLogger("litestar")
+        before = (framework.handlers[:], framework.propagate)
         with logs.kept():
             Litestar([])  # the default LoggingConfig: dictConfig on construction
         assert logging.getLogger().handlers == ours
-        logging.getLogger("litestar").info("from litestar")
+        assert (framework.handlers, framework.propagate) == before
+        logging.getLogger("gateway.somewhere").info("still ours")
     finally:
         logs.configure(LoggingSettings(level="warning"))
     (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
-    assert line["event"] == "from litestar"
+    assert line["event"] == "still ours"
 
 
 def test_console_lines_for_a_person() -> None:
