@@ -155,9 +155,19 @@ def exchange_finished(
 ) -> None:
     """The exchange middleware, once per request (fixed endpoints included)."""
     IN_FLIGHT.dec()
-    route = route or NONE
-    _child(REQUESTS, route, client or NONE, str(status), code or "").inc()
-    _child(REQUEST_SECONDS, route).observe(seconds)
+    key = (route, client, status, code)
+    children = _exchanges.get(key)
+    if children is None:
+        children = _exchanges[key] = (
+            REQUESTS.labels(route or NONE, client or NONE, str(status), code or ""),
+            REQUEST_SECONDS.labels(route or NONE),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+_exchanges: dict[tuple[str | None, str | None, int, str | None], tuple[Any, Any]] = {}
+"""The request counter's and duration histogram's children per label set: one lookup."""
 
 
 def upstream_call(upstream: str, operation: str, outcome: str, seconds: float) -> None:
