@@ -25,6 +25,9 @@ from gateway.store import Store, open_store
 
 HOUSEKEEPING_SECONDS = 3600.0
 GAUGES_SECONDS = 15.0
+DELIVERY_DRAIN_SECONDS = 5.0
+"""At shutdown, after the HTTP requests drained: the longest wait for delivery attempts under
+way (at most ``server.shutdown_grace``) before the rest are cut short and released."""
 """How often the queue's depth and the inbound lag are read for ``/metrics``."""
 UNRECORDED_GRACE_SECONDS = 60.0
 """A delivery ended this long ago without its record was not about to get it from a worker."""
@@ -59,7 +62,7 @@ class Persistence:
             else None
         )
         self.keep_finished = seconds(config.delivery.keep_finished)
-        self.shutdown_grace = seconds(config.server.shutdown_grace)
+        self.delivery_drain = min(seconds(config.server.shutdown_grace), DELIVERY_DRAIN_SECONDS)
         self.worker: DeliveryWorker | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
@@ -160,7 +163,7 @@ class Persistence:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         if self.worker is not None:
-            await self.worker.close(self.shutdown_grace)
+            await self.worker.close(self.delivery_drain)
         if self.message_log is not None:
             await self.message_log.close()
         await self.store.close()

@@ -56,7 +56,7 @@ def test_the_deployment_probes_health_and_shuts_down_gracefully() -> None:
     assert {"secretRef": {"name": "lgsp-gateway"}} in container["envFrom"]
     config = yaml.safe_load(kind("ConfigMap")["data"]["gateway.yaml"])
     grace = int(config["server"]["shutdown_grace"].removesuffix("s"))
-    assert grace + 5 < pod["terminationGracePeriodSeconds"]  # + the preStop pause
+    assert grace + 5 + 5 < pod["terminationGracePeriodSeconds"]  # + deliveries + preStop
     pdb = kind("PodDisruptionBudget")
     assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
     assert deployment["spec"]["replicas"] > pdb["spec"]["minAvailable"]
