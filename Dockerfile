@@ -8,7 +8,8 @@ COPY pyproject.toml README.md ./
 COPY gateway gateway
 COPY adapters adapters
 COPY schemas schemas
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# With the OTLP exporter, so that `tracing: {enabled: true}` can send spans.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[otlp]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,6 +30,7 @@ WORKDIR /app
 COPY config /app/config
 USER lgsp
 EXPOSE 8080
+# No curl in the image: Python's urllib asks /health/live (exit 1 on any failure).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health/live', timeout=2).status != 200)"]
+  CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('LGSP_PORT', '8080'), timeout=2).status != 200)"]
 CMD ["lgsp-gateway", "serve"]

@@ -10,9 +10,11 @@ costs about 2 ms of CPU per request under 50 concurrent calls (encode/httpx
 
 from __future__ import annotations
 
+import contextvars
 import os
 import ssl
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import certifi
@@ -41,6 +43,20 @@ class PoolSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     connect_timeout: Duration = "5s"
 
 
+OUTBOUND_HEADERS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "lgsp_outbound_headers", default=None
+)
+"""Headers the host puts on every HTTP call made in the current context: the gateway sets
+the W3C trace context (``traceparent``) of the upstream attempt here when tracing is on.
+Adapters built on ``build_client`` send them without knowing of tracing."""
+
+
+async def _add_outbound_headers(request: httpx.Request) -> None:
+    headers = OUTBOUND_HEADERS.get()
+    if headers:
+        request.headers.update(headers)
+
+
 def build_client(
     tls: TlsSettings,
     pool: PoolSettings,
@@ -51,9 +67,12 @@ def build_client(
     limits = httpx.Limits(
         max_connections=pool.max_connections, max_keepalive_connections=pool.max_keepalive
     )
+    hooks: dict[str, list[Any]] = kwargs.pop("event_hooks", {})
+    hooks = {**hooks, "request": [*hooks.get("request", ()), _add_outbound_headers]}
     return httpx.AsyncClient(
         transport=AiohttpTransport(verify=ssl_context(tls, config_dir), limits=limits),
         timeout=httpx.Timeout(None, connect=seconds(pool.connect_timeout)),
+        event_hooks=hooks,
         **kwargs,
     )
 

@@ -24,6 +24,7 @@ from litestar.response import Stream
 
 from adapters.bodies import BodyInvalid
 from adapters.units import Duration, seconds
+from gateway import metrics
 from gateway.catalogue import access as agreements
 from gateway.catalogue.index import catalogue_of
 from gateway.catalogue.stats import COLUMNS as STATS_COLUMNS
@@ -114,6 +115,24 @@ async def recorded(request: Request[Any, Any, Any], action: str, result: dict[st
         raise Problem(
             "log_unavailable", f"{action} was done but could not be recorded; see the gateway log"
         ) from None
+
+
+@get("/metrics", media_type=metrics.CONTENT_TYPE)
+async def metrics_page(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus exposition, for an admin caller; absent when ``server.metrics_listen`` serves
+    it. An admin key may come as ``Authorization: Bearer``, which is how Prometheus sends one."""
+    holder = holder_of(request)
+    if holder.current.loaded.config.server.metrics_listen is not None:
+        raise Problem("route_not_found", "metrics are served on server.metrics_listen")
+    headers = dict(request.headers)
+    scheme, _, credential = headers.get("authorization", "").partition(" ")
+    if "x-api-key" not in headers and scheme.lower() == "bearer":
+        headers["x-api-key"] = credential.strip()
+    if await holder.current.identity.admin(headers) is None:
+        raise Problem("unauthenticated", "admin credential required in X-API-Key")
+    persistence = persistence_of(holder)
+    await persistence.read_gauges()
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
 
 @post("/reload", status_code=200)

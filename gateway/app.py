@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from adapters.logs import get_logger
 from gateway import __version__, health, openapi, pipeline
-from gateway.admin import admin_router, holder_of
+from gateway.admin import admin_router, holder_of, metrics_page
 from gateway.admission import Admission
 from gateway.config.loader import LoadedConfig
 from gateway.console import console_router
@@ -211,7 +211,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             *(live, ready, admin_router, console_router, openapi.explorer_router),
-            *(openapi_json, docs, data_plane),
+            *(metrics_page, openapi_json, docs, data_plane),
         ],
         exception_handlers={Exception: problem_response},
         on_startup=[startup],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -137,7 +138,8 @@ def _load_or_report(path: str) -> LoadedConfig | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway import edge, logs
+    from adapters.units import seconds
+    from gateway import banner, edge, logs, metrics, tracing
     from gateway.app import create_app
     from gateway.identity import certificates
 
@@ -145,18 +147,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     server = loaded.config.server
+    host, port = args.host or server.host, args.port or server.port
     logs.configure(loaded.config.logging)
+    tracing.configure(loaded.config.tracing)
     app = create_app(args.config, loaded=loaded, handle_sighup=True)
-    uvicorn.run(
-        app,
-        host=args.host or server.host,
-        port=args.port or server.port,
-        access_log=False,  # the gateway writes its own line per request
-        server_header=False,
-        log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
-        **edge.uvicorn_options(server),  # limits; the peer's certificate recorded
-        **certificates.uvicorn_tls_options(server.tls, os.path.dirname(loaded.path)),
-    )
+    console = logs.console_wanted(loaded.config.logging, None)
+
+    async def started() -> None:
+        banner.announce(loaded, host, port, console=console)
+
+    app.on_startup.append(started)
+    stop_metrics = metrics.start_listener(server.metrics_listen) if server.metrics_listen else None
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            access_log=False,  # the gateway writes its own line per request
+            server_header=False,
+            log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
+            # SIGTERM: stop accepting, let requests in flight finish, then shut down
+            timeout_graceful_shutdown=math.ceil(seconds(server.shutdown_grace)),
+            **edge.uvicorn_options(server),  # limits; the peer's certificate recorded
+            **certificates.uvicorn_tls_options(server.tls, os.path.dirname(loaded.path)),
+        )
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        tracing.shutdown()
+        metrics.process_exited()
     return 0
 
 

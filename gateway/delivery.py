@@ -34,6 +34,7 @@ from adapters.base import Adapter, GatewayRequest, GatewayResponse
 from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
 from adapters.logs import get_logger
 from adapters.units import seconds
+from gateway import metrics, tracing
 from gateway.config.model import DeliverySettings
 from gateway.store import Store
 from gateway.store.tables import deliveries, delivery_attempts, message_log
@@ -44,6 +45,9 @@ WAITING = ("queued", "failed")
 LEASE_LOST = "lease_lost"
 """``finish`` found the delivery taken over by another worker: this attempt is not recorded."""
 STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
+UNFINISHED = ("queued", "delivering", "failed", "dead")
+INBOUND_ROUTE = "inbound"
+"""Route of messages a hosted adapter fetched (``inbound:<upstream>``), not sent by a client."""
 
 
 class Claimed(msgspec.Struct):
@@ -182,6 +186,43 @@ class DeliveryQueue:
         )
         async with self.store.engine.connect() as connection:
             return [row[0] for row in (await connection.execute(query)).all()]
+
+    async def release(self, worker: str, ids: Sequence[str]) -> int:
+        """Give back deliveries this worker leased but will not finish (it is shutting down):
+        due again at once, for any worker, and the unfinished attempt not counted."""
+        if not ids:
+            return 0
+        c = deliveries.c
+        now = time.time()
+        async with self.store.engine.begin() as connection:
+            result = await connection.execute(
+                deliveries.update()
+                .where(c.id.in_(ids), c.leased_by == worker, c.state == "delivering")
+                .values(
+                    state="queued",
+                    attempts=c.attempts - 1,
+                    lease_until=None,
+                    leased_by=None,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+        return result.rowcount
+
+    async def depth(self) -> tuple[dict[str, int], float | None]:
+        """Messages per unfinished state (dead letters included), and when the oldest inbound
+        one not yet delivered was queued. Finished ones, the bulk of the table, are not counted."""
+        c = deliveries.c
+        by_state = (
+            sa.select(c.state, sa.func.count()).where(c.state.in_(UNFINISHED)).group_by(c.state)
+        )
+        oldest = sa.select(sa.func.min(c.created_at)).where(
+            c.route.startswith(f"{INBOUND_ROUTE}:"), c.state.in_((*WAITING, "delivering"))
+        )
+        async with self.store.engine.connect() as connection:
+            counts = dict.fromkeys(UNFINISHED, 0)
+            counts.update({row[0]: row[1] for row in (await connection.execute(by_state)).all()})
+            return counts, (await connection.execute(oldest)).scalar()
 
     async def finish(self, claimed: Claimed, worker: str, outcome: Outcome, started: float) -> str:
         """Record the attempt and move the delivery on; returns the new state."""
@@ -423,6 +464,8 @@ class DeliveryWorker:
         self.serves = serves
         """Whether this process has the upstream now: it claims nothing it cannot deliver."""
         self._inflight: dict[str, int] = {}
+        self._active: set[str] = set()
+        """Ids of the deliveries being attempted now (released if shutdown cuts them short)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -456,9 +499,16 @@ class DeliveryWorker:
 
     async def _deliver(self, claimed: Claimed) -> None:
         started = time.time()
+        self._active.add(claimed.id)
         try:
-            outcome = await self._attempt(claimed)
+            with tracing.delivery_span(claimed.request.headers, claimed.id, claimed.upstream):
+                outcome = await self._attempt(claimed)
+            answered = f"{outcome.status // 100}xx" if outcome.status else outcome.code
+            metrics.upstream_call(
+                claimed.upstream, claimed.request.operation, answered, time.time() - started
+            )
             state = await self.queue.finish(claimed, self.worker_id, outcome, started)
+            metrics.delivery_attempt(claimed.upstream, outcome.code, state)
             log.info(
                 "delivery_attempt",
                 message_id=claimed.id,
@@ -472,6 +522,8 @@ class DeliveryWorker:
                 await self.on_finished(claimed, outcome, started)
         except Exception:
             log.exception("delivery_failed", message_id=claimed.id)  # the lease will bring it back
+        else:
+            self._active.discard(claimed.id)
         finally:
             self._inflight[claimed.upstream] -= 1
             self.queue.arrived.set()  # a slot is free
@@ -514,10 +566,20 @@ class DeliveryWorker:
             delivered=True, retry=False, code="delivered", status=response.status, response=response
         )
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 5.0) -> None:
+        """Claim nothing more, let attempts under way finish for ``grace`` seconds, then
+        cut the rest short and release their leases: another worker takes them at once."""
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
-        for task in list(self._tasks):  # unfinished: the lease returns them after a restart
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._active:
+            try:
+                released = await self.queue.release(self.worker_id, sorted(self._active))
+                log.info("deliveries_released", messages=released)
+            except Exception:  # the leases expire by themselves
+                log.exception("delivery_release_failed")

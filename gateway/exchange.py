@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import logs
+from gateway import logs, metrics, tracing
 from gateway.personaldata import mask_id_numbers
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -137,6 +137,12 @@ def _original_path(scope: Scope) -> str:
     return "/".join(unquote(segment).replace("/", "%2F") for segment in segments)
 
 
+def _fixed_endpoint(scope: Scope) -> str | None:
+    """The path template of a fixed endpoint (``/health/live``); None for the data plane."""
+    template: str | None = scope.get("path_template")
+    return None if template in (None, "/") else template
+
+
 def exchange_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -165,9 +171,20 @@ def exchange_middleware(app: ASGIApp) -> ASGIApp:
                     message = {**message, "body": b""}
             await send(message)
 
-        try:
-            await app(scope, receive, send_with_id)
-        finally:
-            logs.access("info" if exchange.status < 500 else "error", exchange.log_fields())
+        metrics.exchange_started()
+        with tracing.exchange_span(scope["headers"], exchange.method) as span:
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                fields = exchange.log_fields()
+                tracing.end_exchange(span, fields)
+                logs.access("info" if exchange.status < 500 else "error", fields)
+                metrics.exchange_finished(
+                    exchange.route or _fixed_endpoint(scope),
+                    exchange.client,
+                    exchange.status,
+                    exchange.error_code,
+                    time.perf_counter() - exchange.started,
+                )
 
     return middleware

@@ -19,15 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.base import Adapter, AdapterState, HostedAdapter, InboundMessage, InboundRefused
+from gateway import metrics
+from gateway.delivery import INBOUND_ROUTE
 from gateway.messagelog import AuditRecord
 from gateway.persistence import Persistence
 from gateway.runtime import Runtime
 from gateway.signatures.policy import SignaturePolicy
 from gateway.store import Store
 from gateway.store.tables import adapter_state
-
-INBOUND_ROUTE = "inbound"
-"""Route recorded for messages an adapter hands in (``inbound:<upstream>``)."""
 
 
 class StoredState:
@@ -84,6 +83,7 @@ class GatewayHost:
             result = await trust.verify(request.body, request.content_type, policy)
         except signatures.UnusableInput as exc:
             raise InboundRefused(f"signatures cannot be verified: {exc}") from None
+        metrics.signature_verdict("inbound", result.verdict)
         if not result.accepted:
             reasons = "; ".join(r.message_en for r in result.reasons if r.severity == "error")
             raise InboundRefused(f"signature {result.verdict}: {reasons or 'no signature'}")

@@ -1,8 +1,15 @@
-"""Structured logging: one JSON object per line, personal data masked.
+"""Structured logging: one JSON object per line (or one readable line on a terminal),
+personal data masked.
 
 Processors are plain functions (structlog style). ``mask_personal_data`` runs
 on every event, whatever logged it, so an ID number that slips into a path or
-an error message still never reaches the log in full.
+an error message still never reaches the log in full. With tracing on, every
+line carries the ``trace_id`` of the span it was written in.
+
+Mock national systems run beside the gateway in a thread of their own: their
+uvicorn servers' start/stop lines would repeat the gateway's under the same
+logger names, and a mock's litestar app would replace the root handlers with
+its own (``kept``). Neither reaches the gateway's output.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import msgspec
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from gateway import tracing
 from gateway.config.model import LoggingSettings
 from gateway.personaldata import mask_value
 
@@ -50,6 +58,58 @@ def render_json(_: WrappedLogger, __: str, event: EventDict) -> bytes:
     return msgspec.json.encode(event, enc_hook=str)
 
 
+def add_trace_id(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    if tracing.enabled() and "trace_id" not in event:
+        trace_id = tracing.current_trace_id()
+        if trace_id is not None:
+            event["trace_id"] = trace_id
+    return event
+
+
+_REQUEST_DETAILS = ("client", "route", "upstream", "error_code", "attempts", "trace_id")
+
+
+class ConsoleLines:
+    """A person's view: the request line as ``GET /path 200 3.1ms client=…``, others as structlog's
+    console renderer writes them."""
+
+    def __init__(self, colors: bool) -> None:
+        self._other = structlog.dev.ConsoleRenderer(colors=colors)
+
+    def __call__(self, logger: WrappedLogger, name: str, event: EventDict) -> str:
+        if event.get("event") != "request" or "status" not in event:
+            return self._other(logger, name, event)
+        stamp = str(event.get("timestamp", ""))[11:19]
+        head = (
+            f"{stamp} {event.get('method', '')} {event.get('path', '')} "
+            f"{event['status']} {event.get('duration_ms', 0):.1f}ms"
+        )
+        details = [f"{key}={event[key]}" for key in _REQUEST_DETAILS if key in event]
+        return " ".join([head, *details, f"request_id={event.get('request_id', '')}"])
+
+
+def console_wanted(settings: LoggingSettings, stream: BinaryIO | None) -> bool:
+    """``auto`` means console for a person at a terminal, JSON for a collector."""
+    if settings.format != "auto":
+        return settings.format == "console"
+    return stream is None and sys.stdout.isatty()
+
+
+MOCK_THREAD = "mock-national-systems"
+"""Name of the thread the mock national systems run in (``gateway.mockrunner``)."""
+
+
+class _NotMockServers(logging.Filter):
+    """Drop the mock servers' uvicorn start/stop lines; their warnings still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.threadName == MOCK_THREAD
+            and record.name.startswith("uvicorn")
+            and record.levelno < logging.WARNING
+        )
+
+
 # Libraries that log every request at INFO with full URLs (which can hold an ID).
 QUIET_LIBRARIES = ("httpx", "httpcore", "zeep")
 
@@ -66,17 +126,18 @@ def configure(settings: LoggingSettings, stream: BinaryIO | None = None) -> None
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        add_trace_id,
         mask_personal_data,
     ]
     text = cast(TextIO, _TextOver(stream)) if stream else sys.stdout
     renderer: Any
     factory: Any
-    if settings.format == "json":
+    if not console_wanted(settings, stream):
         renderer = render_json
         factory = structlog.BytesLoggerFactory(stream or sys.stdout.buffer)
         text_renderer: Any = lambda *args: render_json(*args).decode()  # noqa: E731
     else:
-        renderer = text_renderer = structlog.dev.ConsoleRenderer(colors=False)
+        renderer = text_renderer = ConsoleLines(colors=stream is None and sys.stdout.isatty())
         factory = structlog.PrintLoggerFactory(text)
     structlog.configure(
         processors=[*shared, renderer],
@@ -91,6 +152,7 @@ def configure(settings: LoggingSettings, stream: BinaryIO | None = None) -> None
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, text_renderer],
         )
     )
+    handler.addFilter(_NotMockServers())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from adapters.base import GatewayRequest
 from adapters.logs import get_logger
+from gateway import metrics
 from gateway.exchange import Exchange
 from gateway.store import Store
 from gateway.store.appender import open_appender
@@ -270,6 +271,7 @@ class MessageLog:
             row.update(log_id=self.log_id, seq=seq, prev_hash=last, hash=digest)
             rows.append(tuple(row[name] for name in _COLUMNS))
             last = digest
+        started = time.perf_counter()
         try:
             await self._appender.append(rows)
         except Exception as exc:
@@ -278,6 +280,7 @@ class MessageLog:
                 if not done.done():
                     done.set_exception(LogUnavailable(f"message log write failed: {exc}"))
             return
+        metrics.log_committed(len(rows), time.perf_counter() - started)
         first = self._seq + 1
         self._seq, self._last_hash = seq, last
         for number, (_, done) in enumerate(batch, start=first):

@@ -11,7 +11,6 @@ real adapter, over real HTTP, to a mock that speaks the national protocol.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -20,8 +19,6 @@ from adapters import registry
 from adapters.mockkit import MockServer, serve
 from gateway import logs
 from gateway.config.model import MockSettings
-
-THREAD_NAME = "mock-national-systems"
 
 
 def build(name: str, settings: MockSettings) -> MockServer:
@@ -36,14 +33,6 @@ def build(name: str, settings: MockSettings) -> MockServer:
     return MockServer(name=name, app=app, host=settings.host, port=port)
 
 
-class _QuietInThread(logging.Filter):
-    """uvicorn's startup and shutdown lines of the mocks' servers: the gateway's own
-    ``uvicorn.error`` lines say the same once; a mock's warnings and errors still show."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.threadName != THREAD_NAME or record.levelno >= logging.WARNING
-
-
 class MockThread:
     """Mock servers running in a daemon thread until ``stop``."""
 
@@ -53,11 +42,9 @@ class MockThread:
         self._task: asyncio.Task[None] | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
-        self._quiet = _QuietInThread()
+        self._thread = threading.Thread(target=self._run, name=logs.MOCK_THREAD, daemon=True)
 
     def start(self, timeout: float = 15.0) -> None:
-        logging.getLogger("uvicorn.error").addFilter(self._quiet)
         with logs.kept():
             self._thread.start()
             ready = self._ready.wait(timeout)
@@ -86,7 +73,6 @@ class MockThread:
         if self._loop is not None and self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout=10)
-        logging.getLogger("uvicorn.error").removeFilter(self._quiet)
 
 
 def start_configured(mocks: Mapping[str, MockSettings]) -> MockThread | None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from adapters.base import Adapter
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
+from gateway import metrics
 from gateway.catalogue.access import AccessAgreements
 from gateway.config.loader import LoadedConfig
 from gateway.delivery import Claimed, DeliveryQueue, DeliveryWorker, Outcome
@@ -24,6 +25,11 @@ from gateway.messagelog import AuditRecord, MessageLog, default_log_id, purge
 from gateway.store import Store, open_store
 
 HOUSEKEEPING_SECONDS = 3600.0
+GAUGES_SECONDS = 15.0
+DELIVERY_DRAIN_SECONDS = 5.0
+"""At shutdown, after the HTTP requests drained: the longest wait for delivery attempts under
+way (at most ``server.shutdown_grace``) before the rest are cut short and released."""
+"""How often the queue's depth and the inbound lag are read for ``/metrics``."""
 UNRECORDED_GRACE_SECONDS = 60.0
 """A delivery ended this long ago without its record was not about to get it from a worker."""
 log = get_logger(__name__)
@@ -59,8 +65,10 @@ class Persistence:
             else None
         )
         self.keep_finished = seconds(config.delivery.keep_finished)
+        self.delivery_drain = min(seconds(config.server.shutdown_grace), DELIVERY_DRAIN_SECONDS)
         self.worker: DeliveryWorker | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -88,6 +96,7 @@ class Persistence:
         )
         persistence.worker.start()
         persistence._housekeeping = asyncio.create_task(persistence._housekeep())
+        persistence._gauges = asyncio.create_task(persistence._watch_queue())
         return persistence
 
     async def _delivered(self, claimed: Claimed, outcome: Outcome, started: float) -> None:
@@ -139,13 +148,25 @@ class Persistence:
                 log.exception("housekeeping_failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
+    async def read_gauges(self) -> None:
+        """Put the queue's depth and the inbound lag, as the database has them now, in metrics."""
+        metrics.queue_seen(*await self.queue.depth())
+
+    async def _watch_queue(self) -> None:
+        while True:
+            try:
+                await self.read_gauges()
+            except Exception as exc:  # the database is down: other alarms say so
+                log.warning("queue_gauges_failed", error=type(exc).__name__)
+            await asyncio.sleep(GAUGES_SECONDS)
+
     async def close(self) -> None:
-        for task in (self._housekeeping,):
+        for task in (self._housekeeping, self._gauges):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         if self.worker is not None:
-            await self.worker.close()
+            await self.worker.close(self.delivery_drain)
         if self.message_log is not None:
             await self.message_log.close()
         await self.store.close()

@@ -29,6 +29,7 @@ from adapters.bodies import BodyInvalid, JsonFormSchema
 from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
 from adapters.logs import get_logger
 from adapters.units import seconds
+from gateway import metrics, tracing
 from gateway.admission import Admission, leave
 from gateway.catalogue import api as catalogue_api
 from gateway.catalogue.index import CATALOGUE_PATH, catalogue_of
@@ -218,7 +219,8 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     )
     exchange.bytes_in = len(body)
     content_type = context.content_type = headers.get("content-type", "")
-    data = validate(route, body, content_type)
+    with tracing.span("validate", route=route.id):
+        data = validate(route, body, content_type)
     if route.signatures is not None:
         await verify_signatures(context, route.signatures, body, content_type)
     if route.config.log_bodies:
@@ -269,9 +271,11 @@ async def verify_signatures(
     trust = context.runtime.trust
     assert trust is not None, "the config loader requires trust for verifying routes"
     try:
-        result = await trust.verify(body, content_type, policy)
+        with tracing.span("verify_signatures", route=context.exchange.route or ""):
+            result = await trust.verify(body, content_type, policy)
     except signatures.UnusableInput as exc:
         raise Problem(exc.code, f"cannot verify signatures: {exc}") from None
+    metrics.signature_verdict("route", result.verdict)
     context.signature = result
     context.exchange.extra["signature"] = result.verdict
     if not result.accepted:
@@ -307,7 +311,9 @@ async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequ
             client=outbound.client_id,
             route=route.id,
             upstream=route.config.upstream,
-            request=outbound,
+            request=msgspec.structs.replace(  # its delivery continues this trace
+                outbound, headers=tracing.with_trace_context(outbound.headers)
+            ),
         )
     except Exception as exc:
         log.error("enqueue_failed", request_id=exchange.request_id, error=type(exc).__name__)
@@ -531,6 +537,7 @@ async def call_upstream(
                     raise _upstream_problem(failure, exchange) from None
             except RequestRejected as rejected:
                 raise Problem.of(rejected) from None
+            metrics.upstream_retry(route.config.upstream, route.config.operation)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
     finally:
@@ -547,20 +554,25 @@ async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayRes
         outbound = msgspec.structs.replace(outbound, deadline=time.monotonic() + budget)
     breaker = route.breaker
     breaker.enter()  # upstream_circuit_open or overloaded, at once
-    failed = False
+    upstream, operation = route.config.upstream, route.config.operation
+    started, outcome, failed = time.perf_counter(), "error", False
     try:
-        async with asyncio.timeout(budget):
-            answer = await route.adapter.handle(outbound)
+        with tracing.upstream_span(upstream, operation):
+            async with asyncio.timeout(budget):
+                answer = await route.adapter.handle(outbound)
+        outcome = f"{answer.status // 100}xx"  # an answer; errors are named by their code
         failed = answer.status >= 500
         return answer
     except TimeoutError:
-        failed = True
+        outcome, failed = "upstream_timeout", True
         raise UpstreamTimeout(f"no answer within {budget:.3g}s") from None
-    except UpstreamError as error:
-        failed = error.retry_condition is not None  # timeouts, connection errors, 5xx
+    except (UpstreamError, RequestRejected) as error:
+        outcome = error.code
+        failed = isinstance(error, UpstreamError) and error.retry_condition is not None
         raise
     finally:
-        breaker.leave(failed)
+        breaker.leave(failed)  # timeouts, connection errors and 5xx count against it
+        metrics.upstream_call(upstream, operation, outcome, time.perf_counter() - started)
 
 
 def _upstream_problem(error: UpstreamError, exchange: Exchange) -> Problem:

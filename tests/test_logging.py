@@ -141,3 +141,50 @@ def test_a_served_gateway_keeps_its_logging_after_the_mocks_start(tmp_path: Path
     assert ("uvicorn.error", "Application startup complete.") in said
     ours = [line for line in lines if line.get("request_id") == "agency-001******345"]
     assert [line["event"] for line in ours].count("request") == 2
+
+
+def test_a_litestar_app_built_with_its_own_logging_leaves_the_gateways_alone() -> None:
+    """Mock national systems are litestar apps; one built without ``logging_config=None``
+    runs ``dictConfig`` and would replace the root handlers (every line then printed by
+    litestar's handler, not ours)."""
+    import logging
+
+    from litestar import Litestar
+
+    stream = io.BytesIO()
+    logs.configure(LoggingSettings(level="info"), stream)
+    try:
+        ours = logging.getLogger().handlers[:]
+        framework = logging.getLogger("litestar")
+        before = (framework.handlers[:], framework.propagate)
+        with logs.kept():
+            Litestar([])  # the default LoggingConfig: dictConfig on construction
+        assert logging.getLogger().handlers == ours
+        assert (framework.handlers, framework.propagate) == before
+        logging.getLogger("gateway.somewhere").info("still ours")
+    finally:
+        logs.configure(LoggingSettings(level="warning"))
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert line["event"] == "still ours"
+
+
+def test_console_lines_for_a_person() -> None:
+    stream = io.BytesIO()
+    logs.configure(LoggingSettings(level="info", format="console"), stream)
+    try:
+        logs.access(
+            "info",
+            {
+                "method": "GET",
+                "path": "/x",
+                "status": 404,
+                "duration_ms": 1.25,
+                "request_id": "r-1",
+                "error_code": "route_not_found",
+            },
+        )
+    finally:
+        logs.configure(LoggingSettings(level="warning"))
+    line = stream.getvalue().decode().strip()
+    assert line.endswith("GET /x 404 1.2ms error_code=route_not_found request_id=r-1")
+    assert not line.startswith("{")

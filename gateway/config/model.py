@@ -85,6 +85,17 @@ class ServerSettings(_Section):
     ``overloaded`` with ``Retry-After``."""
     tls: ServerTls | None = None
     """Serve HTTPS (and accept client certificates); none: plain HTTP."""
+    metrics_listen: (
+        Annotated[
+            str,
+            msgspec.Meta(pattern=r"^[^:\s]+:[0-9]{1,5}$", description="HOST:PORT (0.0.0.0:9464)"),
+        ]
+        | None
+    ) = None
+    """``HOST:PORT`` serving Prometheus ``/metrics`` with no key (a port only the monitoring
+    network reaches). Unset: ``/metrics`` is on the main port, behind an admin key."""
+    shutdown_grace: Duration = "20s"
+    """On SIGTERM: stop accepting, let requests in flight finish for at most this long."""
 
 
 class Limits(_Section):
@@ -96,7 +107,21 @@ class Limits(_Section):
 
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["json", "console"] = "json"
+    format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: readable lines when stdout is a terminal, JSON lines otherwise."""
+
+
+class TracingSettings(_Section):
+    """OpenTelemetry tracing: one span per exchange, W3C ``traceparent`` in and out."""
+
+    enabled: bool = False
+    exporter: Literal["otlp", "console", "none"] = "otlp"
+    """``otlp`` needs the ``[otlp]`` extra (``pip install 'lgsp-gateway[otlp]'``)."""
+    endpoint: str | None = None
+    """OTLP/HTTP traces URL; unset: the exporter's own default or ``OTEL_EXPORTER_OTLP_*``."""
+    service_name: str = "lgsp-gateway"
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
+    """Share of new traces kept; a caller's sampled ``traceparent`` is always followed."""
 
 
 class ApiKey(_Section):
@@ -481,6 +506,7 @@ class GatewayConfig(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     limits: Limits = msgspec.field(default_factory=Limits)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    tracing: TracingSettings = msgspec.field(default_factory=TracingSettings)
     admin: AdminSettings = msgspec.field(default_factory=AdminSettings)
     identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
     """How clients may prove who they are besides API keys: bearer tokens, certificates."""

@@ -22,7 +22,7 @@ import msgspec
 import sqlalchemy as sa
 
 from adapters import registry
-from gateway.hosting import INBOUND_ROUTE
+from gateway.delivery import INBOUND_ROUTE
 from gateway.store import Store
 from gateway.store.tables import deliveries, message_log
 
