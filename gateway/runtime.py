@@ -30,7 +30,7 @@ from gateway.config.loader import (
 from gateway.config.model import Route
 from gateway.identity import Identity
 from gateway.routing import Router
-from gateway.signatures.policy import SignaturePolicy
+from gateway.signatures.policy import SignaturePolicy, TrustSettings, too_large
 from gateway.signatures.revocation import RevocationChecker
 from gateway.signatures.trust import TrustStore
 from gateway.traffic.breaker import Breaker, breakers
@@ -208,6 +208,7 @@ class Trust(msgspec.Struct):
     store: TrustStore
     revocation: RevocationChecker
     """Shared by every request of a runtime; its OCSP/CRL cache survives reloads that keep trust."""
+    settings: TrustSettings
 
     async def verify(
         self, body: bytes, content_type: str, policy: SignaturePolicy
@@ -216,6 +217,9 @@ class Trust(msgspec.Struct):
         alike; ``signatures.UnusableInput`` if the body cannot be checked at all."""
         from gateway import signatures  # cryptography and pyHanko only when a route asks
 
+        refusal = too_large(len(body), self.settings)
+        if refusal is not None:
+            raise signatures.UnusableInput("payload_too_large", refusal)
         return await signatures.verify(
             body,
             media_type(content_type),
@@ -240,7 +244,7 @@ def _trust(
         return None
     for problem in store.problems:
         log.warning("trust_store_problem", problem=problem)
-    return Trust(store, RevocationChecker(settings))
+    return Trust(store, RevocationChecker(settings), settings)
 
 
 def _reusable(previous: Runtime | None, name: str, spec: UpstreamSpec) -> Adapter | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from gateway.app import create_app
+from gateway.signatures.cli import run_verify
 from gateway.store.tables import message_log
 from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
 from tests.support.signed_documents import edxml, relocate_signature, sign_edxml
@@ -125,3 +128,29 @@ def test_a_relocated_signature_hiding_a_forged_header_is_refused(
     assert {"misplaced_signature", "signature_wrapping"} <= set(by_code)
     assert "bọc chữ ký" in by_code["signature_wrapping"]["message_vi"]
     assert "Bản giả mạo" not in response.text
+
+
+def test_a_document_over_the_verification_limit_is_413_not_verified(
+    tmp_path: Path, signing_pki: SigningPKI, signers: Signers
+) -> None:
+    """Verifying holds ~8x a document in memory: over ``trust.max_document_size`` it is
+    refused with a clear reason, by a route and by ``lgsp-gateway verify``."""
+    text = (
+        CONFIG.replace("DB", f"{tmp_path}/gw.db")
+        .replace("ANCHORS", str(signing_pki.anchors))
+        .replace("fetch_timeout: 2s", "fetch_timeout: 2s, max_document_size: 16KiB")
+    )
+    signed = sign_edxml(edxml(filler=40_000), signers.good)
+    with TestClient(create_app(str(write_config(tmp_path, BASE_CONFIG + text)))) as client:
+        small = client.post("/optional", content=sign_edxml(edxml(), signers.good), headers=XML)
+        assert small.status_code == 200, small.text
+        response = client.post("/optional", content=signed, headers=XML)
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert "trust.max_document_size" in response.json()["detail"]
+    document = tmp_path / "large.edxml"
+    document.write_bytes(signed)
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        code = run_verify(str(document), trust_dir=str(signing_pki.anchors), max_size="16KiB")
+    assert code == 2 and "over the signature-verification limit" in errors.getvalue()

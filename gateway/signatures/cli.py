@@ -68,6 +68,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     verify_parser.add_argument("--json", action="store_true", help="the full result as JSON")
     verify_parser.add_argument("--lang", choices=("vi", "en"), default="vi")
+    verify_parser.add_argument(
+        "--max-size",
+        default="16MiB",
+        metavar="SIZE",
+        help="larger files are refused (exit 2): verifying holds ~8x the file in memory",
+    )
     verify_parser.set_defaults(func=cmd_verify)
 
     trust = subparsers.add_parser("trust", help="diagnose the trust store, a certificate, OCSP/CRL")
@@ -119,6 +125,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         as_json=args.json,
         lang=args.lang,
         timeout=args.timeout,
+        max_size=args.max_size,
     )
 
 
@@ -132,8 +139,9 @@ def run_verify(
     as_json: bool = False,
     lang: str = "vi",
     timeout: str = "5s",
+    max_size: str = "16MiB",
 ) -> int:
-    from gateway.signatures.policy import TrustSettings
+    from gateway.signatures.policy import TrustSettings, too_large
     from gateway.signatures.revocation import RevocationChecker
     from gateway.signatures.trust import TrustStore
     from gateway.signatures.verifier import UnusableInput, verify, verify_detached
@@ -141,10 +149,19 @@ def run_verify(
     try:
         policy = parse_policy(policy_text)
         settings = msgspec.convert(
-            {"anchors": trust_dir, "intermediates": intermediates, "fetch_timeout": timeout},
+            {
+                "anchors": trust_dir,
+                "intermediates": intermediates,
+                "fetch_timeout": timeout,
+                "max_document_size": max_size,
+            },
             TrustSettings,
         )
         trust = TrustStore.load(settings)
+        refusal = too_large(Path(file).stat().st_size, settings)
+        if refusal is not None:
+            print(f"error: {file}: {refusal}", file=sys.stderr)
+            return 2
         data = Path(file).read_bytes()
         detached = Path(signature).read_bytes() if signature else None
     except (msgspec.ValidationError, OSError, FileNotFoundError) as exc:

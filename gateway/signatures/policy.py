@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
-from adapters.units import Duration
+from adapters.units import Duration, Size, size_bytes
 from gateway.signatures.result import Reason, Severity, reason
 
 SignatureMode = Literal["required", "if_present", "off"]
@@ -60,6 +60,21 @@ class TrustSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Per OCSP or CRL request."""
     max_age: Duration = "7d"
     """An OCSP answer or CRL without nextUpdate is accepted this long after thisUpdate."""
+    max_document_size: Size = "16MiB"
+    """Larger documents are not verified: checking a signature holds about eight times the
+    document in memory (the parsed tree, canonical forms, decoded attachments). A route
+    answers 413 ``payload_too_large``; ``lgsp-gateway verify`` exits 2."""
+
+
+def too_large(size: int, settings: TrustSettings) -> str | None:
+    """Why a document of ``size`` bytes is not verified, or None if it may be."""
+    limit = size_bytes(settings.max_document_size)
+    if size <= limit:
+        return None
+    return (
+        f"{size:,} bytes are over the signature-verification limit of "
+        f"{settings.max_document_size} (trust.max_document_size)"
+    )
 
 
 def weak_severity(policy: AlgorithmPolicy) -> Severity:
