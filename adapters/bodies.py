@@ -8,7 +8,7 @@ exactly like a route schema's.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -56,20 +56,14 @@ class BodyInvalid(ValueError):
 
 class BodySchema(Protocol):
     """A schema a route names (``request.schema``): ``validate`` gives the decoded data (or
-    None) or raises ``BodyInvalid``."""
+    None) or raises ``BodyInvalid``. A kind whose documents may also come in a JSON form (as
+    edXML's do, for agency systems that cannot write XML) adds ``validate_json(body)``: the
+    pipeline sends it a JSON body."""
 
     name: str
     media_type: str
 
     def validate(self, body: bytes) -> Any: ...
-
-
-@runtime_checkable
-class JsonFormSchema(BodySchema, Protocol):
-    """A schema of documents that may also come in a JSON form (edXML's, for agency systems
-    that cannot write XML): a JSON body goes to ``validate_json``."""
-
-    def validate_json(self, body: bytes) -> Any: ...
 
 
 def decode_json(body: bytes) -> Any:
