@@ -2,10 +2,10 @@
 
 Every poll interval, for each kind of message (``edoc``, then ``status``):
 list the account's mailbox (one for the whole ``systemid``), keep the items
-whose ``to`` is one of ``agencies``, and per message download it (decoded
-into a spooled file), read its header, and hand it to the system of each of
-its agencies here through ``AdapterHost.accept`` (durable before it
-returns); only then tell the axis ``done``.
+whose ``to`` is one of ``agencies`` with a system (the others pull their
+own), and per message download it (decoded into a spooled file), read its
+header, and hand it to the system of each of its agencies here through
+``AdapterHost.accept`` (durable before it returns); only then tell the axis ``done``.
 
 Broken edXML rules do not stop a message: it is delivered, and its issues go
 on record with it as warnings (a receiver may still read a document a
@@ -62,6 +62,13 @@ class Poller:
         self.client = client
         self.host = host
         self.timeout = seconds(settings.poll_timeout)
+        self.systems = {
+            organ_id: agency.upstream
+            for organ_id, agency in settings.directory().items()
+            if agency.upstream
+        }
+        """The agencies whose messages are taken to their systems; the others (``mailbox``)
+        pull theirs from the axis mailbox through the gateway."""
 
     async def run(self) -> None:
         """Poll until cancelled; a failed poll waits longer before the next (up to 16x)."""
@@ -103,7 +110,7 @@ class Poller:
             if not doc_id or str(item.get("status") or "").lower() in SETTLED:
                 continue
             for organ_id in receivers(item):
-                if organ_id in self.settings.agencies:
+                if organ_id in self.systems:
                     waiting.setdefault(doc_id, []).append(organ_id)
         return waiting
 
@@ -152,7 +159,7 @@ class Poller:
             else self.settings.inbound.document_operation
         )
         for organ_id in agencies:
-            target = self.settings.agencies[organ_id]
+            target = self.systems[organ_id]
             if organ_id not in reading.addressed:
                 refused[organ_id] = f"the {_noun(kind)} is not addressed to {organ_id}"
                 continue

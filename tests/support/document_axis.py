@@ -42,7 +42,7 @@ upstreams:
     agencies:
       "000.00.11.H53": ubnd-qlvb
       "000.00.12.H53": so-tttt-qlvb
-      "000.00.13.H53": so-tc-qlvb     # not configured: its documents are refused
+      "000.00.13.H53": {{name: Sở Tài chính, parent: "000.00.11.H53"}}  # pulls its mailbox
     poll_interval: 100ms
     poll_timeout: 10s
   ubnd-qlvb: {{type: http, base_url: "@UBND@"}}
@@ -73,6 +73,10 @@ routes:
     timeout: 5s
   - {{id: status, match: {{method: POST, path: /v1/document-statuses}}, clients: ["*"],
       upstream: axis, operation: sendStatus, timeout: 5s}}
+  - {{id: agencies, match: {{method: GET, path: /v1/agencies}}, clients: ["*"],
+      upstream: axis, operation: listAgencies}}
+  - {{id: receivers, match: {{method: GET, path: "/v1/documents/{{doc_id}}/receivers"}},
+      clients: ["*"], upstream: axis, operation: getDocumentReceivers}}
   - {{id: received, match: {{method: GET, path: "/v1/agencies/{{organ_id}}/documents"}},
       clients: ["*"], upstream: axis, operation: getReceivedEdocList}}
   - {{id: get, match: {{method: GET, path: "/v1/agencies/{{organ_id}}/documents/{{doc_id}}"}},
