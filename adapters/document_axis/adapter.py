@@ -173,6 +173,7 @@ class DocumentAxisAdapter:
             return await self.axis.send(addressing.sender, kind, payload, request.remaining())
         local = self.local.local_receivers(addressing.receivers)
         national = [r for r in addressing.receivers if r not in local]
+        self.local.check_systems(host, local)
         doc_id = (
             await self.axis.send(addressing.sender, kind, payload, request.remaining())
             if national

@@ -63,6 +63,16 @@ class LocalExchange:
         directory = self.settings.directory()
         return [r for r in receivers if r in directory and directory[r].upstream]
 
+    def check_systems(self, host: AdapterHost, receivers: list[str]) -> None:
+        """Refuse before anything is sent if a local receiver's system is gone (a reload)."""
+        directory = self.settings.directory()
+        for organ_id in receivers:
+            if not host.has_upstream(directory[organ_id].upstream):
+                raise RequestRejected(
+                    f"the system of agency {organ_id} is not configured",
+                    errors=[{"path": "To", "message": f"{organ_id} cannot receive now"}],
+                )
+
     @staticmethod
     def new_id() -> str:
         return str(uuid.uuid4())
@@ -86,11 +96,6 @@ class LocalExchange:
         legs: list[Leg] = []
         for organ_id in receivers:
             target = directory[organ_id].upstream
-            if not host.has_upstream(target):
-                raise RequestRejected(
-                    f"the system of agency {organ_id} is not configured",
-                    errors=[{"path": "To", "message": f"{organ_id} cannot receive now"}],
-                )
             request = GatewayRequest(
                 operation=operation,
                 method="POST",
