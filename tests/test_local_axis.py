@@ -160,3 +160,22 @@ def test_config_check_refuses_unknown_upstreams_and_parents(tmp_path: Path) -> N
         f"{path}:{parent}: upstreams.axis.agencies['000.00.13.H53'].parent: "
         "not an agency of the directory"
     ) in text, text
+
+
+def test_only_an_agencys_own_client_acts_for_it(running: Setup) -> None:
+    other = {"x-api-key": "agency-b-key-0123456789"}
+    base = f"{running.gateway}/v1/agencies/{SO_TC}/documents"
+    refused = httpx.get(base, headers=other)
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert httpx.get(base, headers=KEY).status_code == 200
+    sent = send_document(
+        running,
+        edxml.build_bytes(samples.document(From=samples.SO_TC, To=[samples.SO_TTTT])),
+    )
+    assert sent.status_code == 201, sent.text
+    as_other = httpx.post(
+        f"{running.gateway}/v1/documents",
+        content=edxml.build_bytes(samples.document(From=samples.SO_TC, To=[samples.SO_TTTT])),
+        headers={**other, "content-type": "application/xml"},
+    )
+    assert (as_other.status_code, as_other.json()["code"]) == (403, "forbidden")

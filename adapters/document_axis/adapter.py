@@ -102,7 +102,7 @@ class DocumentAxisAdapter:
         if operation == "getDocumentReceivers":
             return await self._receivers(_param(request, "doc_id"))
         paths = self.settings.paths
-        organ_id = self._agency(_param(request, "organ_id"), "organ_id")
+        organ_id = self._agency(_param(request, "organ_id"), "organ_id", request.client_id)
         if operation == "getReceivedEdocList":
             limit = _limit(request, self.settings.page_size)
             items = [
@@ -147,7 +147,7 @@ class DocumentAxisAdapter:
         self, message_type: str, addressing: Addressing, payload: Payload, request: GatewayRequest
     ) -> GatewayResponse:
         try:
-            self._agency(addressing.sender, "From/OrganId")
+            self._agency(addressing.sender, "From/OrganId", request.client_id)
             doc_id = await self._exchange(message_type, addressing, payload, request)
         finally:
             if not isinstance(payload.source, bytes):
@@ -227,12 +227,18 @@ class DocumentAxisAdapter:
             body=body, content_type="application/xml", headers={"x-lgsp-edoc-id": doc_id}
         )
 
-    def _agency(self, organ_id: str, path: str) -> str:
-        """``organ_id`` if it is an agency of the province: no one may act for another."""
+    def _agency(self, organ_id: str, path: str, client_id: str) -> str:
+        """``organ_id`` if it is an agency of the province that ``client_id`` may act for."""
         if self.settings.agencies and organ_id not in self.settings.agencies:
             raise AgencyNotServed(
                 f"agency {organ_id} is not served by this LGSP",
                 errors=[{"path": path, "message": "not an agency of this province"}],
+            )
+        allowed = self.settings.directory()[organ_id].clients if self.settings.agencies else []
+        if allowed and client_id not in allowed:
+            raise AgencyNotServed(
+                f"this client may not act for agency {organ_id}",
+                errors=[{"path": path, "message": "another client's agency"}],
             )
         return organ_id
 

@@ -149,6 +149,9 @@ class Agency(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The agency above it (a department's People's Committee); must be in the directory."""
     upstream: str = ""
     """The upstream of its document system; ``""``: it pulls from its mailbox."""
+    clients: list[str] = []
+    """The clients that may act for it (send as it, read and settle its mailbox); empty:
+    any client the route allows."""
 
 
 class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
