@@ -6,6 +6,7 @@ two agency systems on loopback (tests/support/document_axis.py).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tests.support.document_axis import (
     VPCP,
     Setup,
     axis_mock,
+    call_axis_as,
     send_document,
     wait_settled,
 )
@@ -108,6 +110,27 @@ def test_a_local_receivers_status_reaches_the_sender_locally(running: Setup) -> 
     assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
     leg = _receivers(running, doc_id)[SO_TTTT]
     assert leg["status"] == "03" and leg["statusAt"] >= leg["sentAt"]
+
+
+def test_a_national_receivers_status_shows_on_the_senders_record(running: Setup) -> None:
+    doc_id = send_document(running, edxml.build_bytes(samples.document())).json()["docId"]
+    with edxml.parse(
+        httpx.get(f"{running.axis}/__mock/documents/{doc_id}/content").content
+    ) as original:
+        status = edxml.build_status(edxml.status_reply(original, "06", sender=samples.VPCP))
+    entries = [
+        ("from", VPCP),
+        ("servicetype", "eDoc"),
+        ("messagetype", "status"),
+        ("hash-file", hashlib.sha256(status).hexdigest()),
+    ]
+    assert call_axis_as(running, "vpcp-demo", "/sendEdoc", entries, status)["status"] == "OK"
+    running.ubnd.wait(1)
+    deadline = time.monotonic() + 15
+    while (leg := _receivers(running, doc_id)[VPCP])["status"] != "06":
+        assert time.monotonic() < deadline, leg
+        time.sleep(0.05)
+    assert leg["via"] == "national" and leg["delivery"] == "sent"
 
 
 def test_receivers_of_an_unknown_document_are_not_found(running: Setup) -> None:

@@ -26,6 +26,7 @@ import msgspec
 import schemas.edxml as edxml
 from adapters.base import AdapterHost, GatewayRequest, InboundMessage, InboundRefused
 from adapters.document_axis.client import AxisClient, receivers
+from adapters.document_axis.local import LocalExchange
 from adapters.document_axis.messages import read_document_header, temp_spool
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
 from adapters.errors import UpstreamError
@@ -51,6 +52,9 @@ class Reading(msgspec.Struct, frozen=True):
     addressed: list[str]
     """Documents: the To agencies; statuses: the agency whose document it answers."""
     warnings: list[dict[str, str]]
+    document_id: str = ""
+    """A status: the edXML DocumentId of the document it answers."""
+    status_code: str = ""
 
 
 class Poller:
@@ -62,6 +66,7 @@ class Poller:
         self.client = client
         self.host = host
         self.timeout = seconds(settings.poll_timeout)
+        self.local = LocalExchange(name, settings)
         self.systems = {
             organ_id: agency.upstream
             for organ_id, agency in settings.directory().items()
@@ -136,6 +141,10 @@ class Poller:
             if not accepted:
                 await self.refuse(doc_id, reasons)
                 return True
+            if kind == STATUS:  # a national receiver's answer, on the sender's record
+                await self.local.answered(
+                    self.host, reading.document_id, reading.sender, reading.status_code
+                )
             await self.settle(doc_id, "done", reasons)
         except UpstreamError as error:
             log.warning("axis_take_failed", upstream=self.name, doc_id=doc_id, error=error.code)
@@ -212,8 +221,10 @@ class Poller:
                 status = edxml.parse_status(spool, strict=False)
                 sender = status.header.From.OrganId
                 addressed = [status.header.ResponseFor.OrganId]
+                answers = status.header.ResponseFor.DocumentId or "", status.header.StatusCode
                 issues = status.issues
             else:
+                answers = "", ""
                 header, issues = read_document_header(spool)
                 sender, addressed = header.From.OrganId, [to.OrganId for to in header.To]
         except edxml.EdxmlError as exc:
@@ -221,7 +232,13 @@ class Poller:
         if not any(addressed):
             raise Unroutable(f"unreadable edXML: the {_noun(kind)} names no receiver")
         warnings = [{"path": i.path, "rule": i.rule, "message": i.message} for i in issues]
-        return Reading(sender=sender, addressed=addressed, warnings=warnings)
+        return Reading(
+            sender=sender,
+            addressed=addressed,
+            warnings=warnings,
+            document_id=answers[0],
+            status_code=answers[1],
+        )
 
     async def refuse(self, doc_id: str, reason: str) -> None:
         log.warning("axis_message_refused", upstream=self.name, doc_id=doc_id, reason=reason)
