@@ -135,7 +135,8 @@ def test_a_national_receivers_status_shows_on_the_senders_record(running: Setup)
 
 def test_receivers_of_an_unknown_document_are_not_found(running: Setup) -> None:
     answer = httpx.get(f"{running.gateway}/v1/documents/nope/receivers", headers=KEY)
-    assert answer.status_code == 404
+    assert (answer.status_code, answer.json()["code"]) == (404, "not_found")
+    assert answer.headers["content-type"] == "application/problem+json"
 
 
 AXIS = """\

@@ -49,7 +49,7 @@ from adapters.base import (
     UpstreamHealth,
 )
 from adapters.document_axis.client import AxisClient, NotFound, Payload, receivers
-from adapters.document_axis.errors import AgencyNotServed
+from adapters.document_axis.errors import AgencyNotServed, DocumentNotFound
 from adapters.document_axis.local import Leg, LocalExchange, Sent, now
 from adapters.document_axis.messages import (
     Addressing,
@@ -197,12 +197,7 @@ class DocumentAxisAdapter:
     async def _receivers(self, doc_id: str) -> GatewayResponse:
         sent = None if self._host is None else await self.local.sent(self._host, doc_id)
         if self._host is None or sent is None:
-            return GatewayResponse(
-                status=404,
-                body=msgspec.json.encode(
-                    {"error": "not_found", "detail": f"no document {doc_id} was sent here"}
-                ),
-            )
+            raise DocumentNotFound(f"no document {doc_id} was sent through this gateway")
         receivers = await self.local.receivers(self._host, sent)
         return _json({"docId": doc_id, "from": sent.sender, "receivers": receivers})
 
