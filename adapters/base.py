@@ -10,6 +10,7 @@ the protocol.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -19,6 +20,11 @@ class AdapterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base of every adapter's settings: the keys of an ``upstreams`` entry besides ``type``."""
 
     description: str = ""
+
+    def issues(self, upstreams: Collection[str]) -> list[tuple[tuple[str, ...], str]]:
+        """(key path under the entry, message) for what no type check sees, e.g. a name of
+        another upstream not in ``upstreams``; ``config check`` reports each at its line."""
+        return []
 
 
 class GatewayRequest(msgspec.Struct, kw_only=True):
@@ -142,6 +148,11 @@ class AdapterHost(Protocol):
 
     def has_upstream(self, name: str) -> bool:
         """Whether ``name`` is a configured upstream now (a mapping may point at a removed one)."""
+        ...
+
+    async def delivery(self, message_id: str) -> dict[str, Any] | None:
+        """What became of a message ``accept`` took: the delivery queue's view (``state``,
+        ``attempts``, ``updated_at``...), None if unknown (purged after its retention)."""
         ...
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -67,6 +68,9 @@ class GatewayHost:
 
     def has_upstream(self, name: str) -> bool:
         return name in self._runtime().adapters
+
+    async def delivery(self, message_id: str) -> dict[str, Any] | None:
+        return await self.persistence.queue.get(message_id)
 
     async def _signatures(self, message: InboundMessage) -> str | None:
         """The verification result to keep (JSON), or ``InboundRefused``."""

@@ -16,6 +16,14 @@ Route operations:
   with ``to`` (every receiver) and ``statuses`` (receiver -> its state).
 - ``getEdoc``: the edXML of ``doc_id`` (path or query parameter) for ``organ_id``.
 - ``updateStatus``: body ``{"status": "processing"|"done"|"fail", "reason": "..."}``.
+- ``listAgencies``: ``{"items": [...]}``, the province's directory (``organId``, ``name``,
+  ``level``, ``parent``, ``receives``: ``system`` or ``mailbox``).
+- ``getDocumentReceivers``: ``{"docId", "from", "receivers": [...]}`` for ``doc_id``: each
+  receiver's leg (``local`` or ``national``), delivery state and last answered status.
+
+Documents and statuses between agencies of the province that have a document
+system never reach the national axis (``local``): the sender gets one id at
+once, local legs go through the delivery queue, the rest in one ``sendEdoc``.
 
 The axis account's mailbox holds every agency of the province: lists are
 filtered here by ``to`` (or ``from``). Only the agencies in ``agencies`` may
@@ -41,7 +49,8 @@ from adapters.base import (
     UpstreamHealth,
 )
 from adapters.document_axis.client import AxisClient, NotFound, Payload, receivers
-from adapters.document_axis.errors import AgencyNotServed
+from adapters.document_axis.errors import AgencyNotServed, DocumentNotFound
+from adapters.document_axis.local import Leg, LocalExchange, Sent, now
 from adapters.document_axis.messages import (
     Addressing,
     outbound_document,
@@ -67,10 +76,13 @@ class DocumentAxisAdapter:
         self.name = name
         self.settings = settings
         self.axis = AxisClient(name, settings, context.config_dir)
+        self.local = LocalExchange(name, settings)
+        self._host: AdapterHost | None = None
         self._poller: asyncio.Task[None] | None = None
 
     async def start(self, host: AdapterHost) -> None:
         """Poll the agencies' mailboxes in the background until ``aclose``."""
+        self._host = host
         if self.settings.agencies and self._poller is None:
             poller = Poller(self.name, self.settings, self.axis, host)
             self._poller = asyncio.create_task(poller.run(), name=f"{self.name}-poller")
@@ -85,8 +97,12 @@ class DocumentAxisAdapter:
             return await self._send(
                 STATUS, *outbound_status(request.body, request.content_type), request
             )
+        if operation == "listAgencies":
+            return _json({"items": self._directory()})
+        if operation == "getDocumentReceivers":
+            return await self._receivers(_param(request, "doc_id"))
         paths = self.settings.paths
-        organ_id = self._agency(_param(request, "organ_id"), "organ_id")
+        organ_id = self._agency(_param(request, "organ_id"), "organ_id", request.client_id)
         if operation == "getReceivedEdocList":
             limit = _limit(request, self.settings.page_size)
             items = [
@@ -131,10 +147,8 @@ class DocumentAxisAdapter:
         self, message_type: str, addressing: Addressing, payload: Payload, request: GatewayRequest
     ) -> GatewayResponse:
         try:
-            self._agency(addressing.sender, "From/OrganId")
-            doc_id = await self.axis.send(
-                addressing.sender, message_type, payload, request.remaining()
-            )
+            self._agency(addressing.sender, "From/OrganId", request.client_id)
+            doc_id = await self._exchange(message_type, addressing, payload, request)
         finally:
             if not isinstance(payload.source, bytes):
                 payload.source.close()
@@ -150,6 +164,55 @@ class DocumentAxisAdapter:
             status=201,
         )
 
+    async def _exchange(
+        self, kind: str, addressing: Addressing, payload: Payload, request: GatewayRequest
+    ) -> str:
+        """Send to the national axis only what must leave the province; the document's id."""
+        host = self._host
+        if host is None:  # not started (a command, not the server): all goes to the axis
+            return await self.axis.send(addressing.sender, kind, payload, request.remaining())
+        local = self.local.local_receivers(addressing.receivers)
+        national = [r for r in addressing.receivers if r not in local]
+        self.local.check_systems(host, local)
+        doc_id = (
+            await self.axis.send(addressing.sender, kind, payload, request.remaining())
+            if national
+            else self.local.new_id()
+        )
+        sent_at = now()
+        legs = [Leg(organ_id=r, via="national", sent_at=sent_at) for r in national]
+        if local:
+            body = _read(payload)
+            legs = await self.local.deliver(host, doc_id, kind, addressing.sender, local, body)
+            legs += [Leg(organ_id=r, via="national", sent_at=sent_at) for r in national]
+        if kind == DOCUMENT:
+            sent = Sent(doc_id=doc_id, sender=addressing.sender, legs=legs)
+            await self.local.record(host, sent, addressing.document_id)
+        else:
+            await self.local.answered(
+                host, addressing.document_id, addressing.sender, addressing.status_code
+            )
+        return doc_id
+
+    async def _receivers(self, doc_id: str) -> GatewayResponse:
+        sent = None if self._host is None else await self.local.sent(self._host, doc_id)
+        if self._host is None or sent is None:
+            raise DocumentNotFound(f"no document {doc_id} was sent through this gateway")
+        receivers = await self.local.receivers(self._host, sent)
+        return _json({"docId": doc_id, "from": sent.sender, "receivers": receivers})
+
+    def _directory(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "organId": organ_id,
+                "name": agency.name,
+                "level": agency.level,
+                "parent": agency.parent,
+                "receives": "system" if agency.upstream else "mailbox",
+            }
+            for organ_id, agency in self.settings.directory().items()
+        ]
+
     async def _fetch(self, doc_id: str, request: GatewayRequest) -> GatewayResponse:
         with temp_spool() as spool:
             size = await self.axis.fetch(doc_id, spool, request.remaining())
@@ -159,12 +222,18 @@ class DocumentAxisAdapter:
             body=body, content_type="application/xml", headers={"x-lgsp-edoc-id": doc_id}
         )
 
-    def _agency(self, organ_id: str, path: str) -> str:
-        """``organ_id`` if it is an agency of the province: no one may act for another."""
+    def _agency(self, organ_id: str, path: str, client_id: str) -> str:
+        """``organ_id`` if it is an agency of the province that ``client_id`` may act for."""
         if self.settings.agencies and organ_id not in self.settings.agencies:
             raise AgencyNotServed(
                 f"agency {organ_id} is not served by this LGSP",
                 errors=[{"path": path, "message": "not an agency of this province"}],
+            )
+        allowed = self.settings.directory()[organ_id].clients if self.settings.agencies else []
+        if allowed and client_id not in allowed:
+            raise AgencyNotServed(
+                f"this client may not act for agency {organ_id}",
+                errors=[{"path": path, "message": "another client's agency"}],
             )
         return organ_id
 
@@ -236,6 +305,14 @@ def _by_document(sent: list[tuple[str, dict[str, Any]]], organ_id: str) -> list[
                 document["to"].append(receiver)
             document["statuses"][receiver] = status
     return list(documents.values())
+
+
+def _read(payload: Payload) -> bytes:
+    """The whole message, for the delivery queue (which keeps bodies whole)."""
+    if isinstance(payload.source, bytes):
+        return payload.source
+    payload.source.seek(0)
+    return payload.source.read()
 
 
 def _json(data: Any, status: int = 200) -> GatewayResponse:

@@ -11,3 +11,11 @@ class AgencyNotServed(RequestRejected):
     code = "forbidden"
     status = 403
     title = "Not allowed for this client"
+
+
+class DocumentNotFound(RequestRejected):
+    """No document of that id was sent through this gateway (its receivers are unknown)."""
+
+    code = "not_found"
+    status = 404
+    title = "Not found"

@@ -33,6 +33,10 @@ class Addressing(msgspec.Struct, frozen=True):
 
     sender: str
     receivers: list[str]
+    document_id: str = ""
+    """The edXML DocumentId of a document, or of the document a status answers."""
+    status_code: str = ""
+    """A status message's StatusCode."""
 
 
 def document_header(source: Source) -> edxml.MessageHeader:
@@ -96,7 +100,13 @@ def outbound_status(body: bytes, content_type: str) -> tuple[Addressing, Payload
             body = edxml.build_status(header)
     except edxml.EdxmlError as exc:
         raise rejected(exc) from None
-    return Addressing(header.From.OrganId, [header.ResponseFor.OrganId]), Payload.of_bytes(body)
+    addressing = Addressing(
+        header.From.OrganId,
+        [header.ResponseFor.OrganId],
+        document_id=header.ResponseFor.DocumentId or "",
+        status_code=header.StatusCode,
+    )
+    return addressing, Payload.of_bytes(body)
 
 
 def _status_header(data: Any) -> edxml.StatusHeader:
@@ -117,7 +127,9 @@ def _json(body: bytes) -> Any:
 
 
 def _addressing(header: edxml.MessageHeader) -> Addressing:
-    return Addressing(header.From.OrganId, [to.OrganId for to in header.To])
+    return Addressing(
+        header.From.OrganId, [to.OrganId for to in header.To], document_id=header.DocumentId or ""
+    )
 
 
 def temp_spool() -> BinaryIO:

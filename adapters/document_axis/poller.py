@@ -2,10 +2,10 @@
 
 Every poll interval, for each kind of message (``edoc``, then ``status``):
 list the account's mailbox (one for the whole ``systemid``), keep the items
-whose ``to`` is one of ``agencies``, and per message download it (decoded
-into a spooled file), read its header, and hand it to the system of each of
-its agencies here through ``AdapterHost.accept`` (durable before it
-returns); only then tell the axis ``done``.
+whose ``to`` is one of ``agencies`` with a system (the others pull their
+own), and per message download it (decoded into a spooled file), read its
+header, and hand it to the system of each of its agencies here through
+``AdapterHost.accept`` (durable before it returns); only then tell the axis ``done``.
 
 Broken edXML rules do not stop a message: it is delivered, and its issues go
 on record with it as warnings (a receiver may still read a document a
@@ -26,6 +26,7 @@ import msgspec
 import schemas.edxml as edxml
 from adapters.base import AdapterHost, GatewayRequest, InboundMessage, InboundRefused
 from adapters.document_axis.client import AxisClient, receivers
+from adapters.document_axis.local import LocalExchange
 from adapters.document_axis.messages import read_document_header, temp_spool
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
 from adapters.errors import UpstreamError
@@ -51,6 +52,9 @@ class Reading(msgspec.Struct, frozen=True):
     addressed: list[str]
     """Documents: the To agencies; statuses: the agency whose document it answers."""
     warnings: list[dict[str, str]]
+    document_id: str = ""
+    """A status: the edXML DocumentId of the document it answers."""
+    status_code: str = ""
 
 
 class Poller:
@@ -62,6 +66,14 @@ class Poller:
         self.client = client
         self.host = host
         self.timeout = seconds(settings.poll_timeout)
+        self.local = LocalExchange(name, settings)
+        self.systems = {
+            organ_id: agency.upstream
+            for organ_id, agency in settings.directory().items()
+            if agency.upstream
+        }
+        """The agencies whose messages are taken to their systems; the others (``mailbox``)
+        pull theirs from the axis mailbox through the gateway."""
 
     async def run(self) -> None:
         """Poll until cancelled; a failed poll waits longer before the next (up to 16x)."""
@@ -103,7 +115,7 @@ class Poller:
             if not doc_id or str(item.get("status") or "").lower() in SETTLED:
                 continue
             for organ_id in receivers(item):
-                if organ_id in self.settings.agencies:
+                if organ_id in self.systems:
                     waiting.setdefault(doc_id, []).append(organ_id)
         return waiting
 
@@ -129,6 +141,10 @@ class Poller:
             if not accepted:
                 await self.refuse(doc_id, reasons)
                 return True
+            if kind == STATUS:  # a national receiver's answer, on the sender's record
+                await self.local.answered(
+                    self.host, reading.document_id, reading.sender, reading.status_code
+                )
             await self.settle(doc_id, "done", reasons)
         except UpstreamError as error:
             log.warning("axis_take_failed", upstream=self.name, doc_id=doc_id, error=error.code)
@@ -152,7 +168,7 @@ class Poller:
             else self.settings.inbound.document_operation
         )
         for organ_id in agencies:
-            target = self.settings.agencies[organ_id]
+            target = self.systems[organ_id]
             if organ_id not in reading.addressed:
                 refused[organ_id] = f"the {_noun(kind)} is not addressed to {organ_id}"
                 continue
@@ -205,8 +221,10 @@ class Poller:
                 status = edxml.parse_status(spool, strict=False)
                 sender = status.header.From.OrganId
                 addressed = [status.header.ResponseFor.OrganId]
+                answers = status.header.ResponseFor.DocumentId or "", status.header.StatusCode
                 issues = status.issues
             else:
+                answers = "", ""
                 header, issues = read_document_header(spool)
                 sender, addressed = header.From.OrganId, [to.OrganId for to in header.To]
         except edxml.EdxmlError as exc:
@@ -214,7 +232,13 @@ class Poller:
         if not any(addressed):
             raise Unroutable(f"unreadable edXML: the {_noun(kind)} names no receiver")
         warnings = [{"path": i.path, "rule": i.rule, "message": i.message} for i in issues]
-        return Reading(sender=sender, addressed=addressed, warnings=warnings)
+        return Reading(
+            sender=sender,
+            addressed=addressed,
+            warnings=warnings,
+            document_id=answers[0],
+            status_code=answers[1],
+        )
 
     async def refuse(self, doc_id: str, reason: str) -> None:
         log.warning("axis_message_refused", upstream=self.name, doc_id=doc_id, reason=reason)

@@ -8,6 +8,7 @@ changed in YAML (``protocol:``, ``paths:``, ``error_codes:``) without code.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Literal
 
 import msgspec
@@ -135,16 +136,35 @@ class Inbound(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     refused, so that nothing passes unchecked)."""
 
 
+class Agency(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One agency of the province's directory (the "connected units" integrators list).
+
+    It receives documents pushed to its document system (``upstream``, a configured
+    upstream) or, without one, held in its mailbox here for it to pull.
+    """
+
+    name: str = ""
+    level: Literal["province", "department", "district", "commune"] = "department"
+    parent: OrganId | None = None
+    """The agency above it (a department's People's Committee); must be in the directory."""
+    upstream: str = ""
+    """The upstream of its document system; ``""``: it pulls from its mailbox."""
+    clients: list[str] = []
+    """The clients that may act for it (send as it, read and settle its mailbox); empty:
+    any client the route allows."""
+
+
 class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=True):
     base_url: Annotated[
         str, msgspec.Meta(pattern=r"^https?://", description="an http:// or https:// URL")
     ]
     credentials: Credentials
-    agencies: dict[OrganId, str] = {}
-    """The province's agencies: OrganId -> the configured upstream of its document system.
+    agencies: dict[OrganId, str | Agency] = {}
+    """The province's agencies: OrganId -> an ``Agency``, or just the upstream of its system.
 
     The account's mailbox (one for the whole ``system_id``) is polled for the
     items whose ``to`` is one of them, and only they may send through this upstream.
+    Documents between them never leave the province (see ``local``).
     """
     protocol: AxisProtocol = msgspec.field(default_factory=AxisProtocol)
     paths: AxisPaths = msgspec.field(default_factory=AxisPaths)
@@ -158,3 +178,24 @@ class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=
     ``limit`` of the list operations."""
     tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
+
+    def directory(self) -> dict[str, Agency]:
+        """Every agency in its long form (the short form names only its upstream)."""
+        return {
+            organ_id: agency if isinstance(agency, Agency) else Agency(upstream=agency)
+            for organ_id, agency in self.agencies.items()
+        }
+
+    def issues(self, upstreams: Collection[str]) -> list[tuple[tuple[str, ...], str]]:
+        """Each agency's system must be a configured upstream, its parent a listed agency."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        for organ_id, raw in self.agencies.items():
+            if isinstance(raw, str):
+                if raw not in upstreams:
+                    found.append((("agencies", organ_id), "no such upstream"))
+                continue
+            if raw.upstream and raw.upstream not in upstreams:
+                found.append((("agencies", organ_id, "upstream"), "no such upstream"))
+            if raw.parent is not None and raw.parent not in self.agencies:
+                found.append((("agencies", organ_id, "parent"), "not an agency of the directory"))
+        return found

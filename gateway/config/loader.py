@@ -269,6 +269,9 @@ def _check_references(
                 )
     issues += _check_identity(config, merged)
     client_ids = {c.id for c in config.clients}
+    for name, upstream in upstreams.items():
+        for path, message in upstream.settings.issues(config.upstreams.keys()):
+            issues.append(merged.issue(("upstreams", name, *path), message))
     router: Router[str] = Router()
     for i, route in enumerate(config.routes):
         if route.upstream not in config.upstreams:

@@ -34,6 +34,7 @@ delivery: {{backoff: 50ms, max_backoff: 200ms, poll_interval: 50ms, lease: 10s}}
 admin: {{api_keys: ["{admin_key}"]}}
 clients:
   - {{id: agency-a, name: Agency A, api_keys: ["{test_key}"]}}
+  - {{id: agency-b, name: Agency B, api_keys: ["sha256:ecc26dce5b03c050e4cd6c3254a875b724acafabdbeac6f26c8a80555643a265"]}}  # agency-b-key-0123456789
 upstreams:
   axis:
     type: document_axis
@@ -42,7 +43,7 @@ upstreams:
     agencies:
       "000.00.11.H53": ubnd-qlvb
       "000.00.12.H53": so-tttt-qlvb
-      "000.00.13.H53": so-tc-qlvb     # not configured: its documents are refused
+      "000.00.13.H53": {{name: Sở Tài chính, parent: "000.00.11.H53", clients: [agency-a]}}
     poll_interval: 100ms
     poll_timeout: 10s
   ubnd-qlvb: {{type: http, base_url: "@UBND@"}}
@@ -73,6 +74,10 @@ routes:
     timeout: 5s
   - {{id: status, match: {{method: POST, path: /v1/document-statuses}}, clients: ["*"],
       upstream: axis, operation: sendStatus, timeout: 5s}}
+  - {{id: agencies, match: {{method: GET, path: /v1/agencies}}, clients: ["*"],
+      upstream: axis, operation: listAgencies}}
+  - {{id: receivers, match: {{method: GET, path: "/v1/documents/{{doc_id}}/receivers"}},
+      clients: ["*"], upstream: axis, operation: getDocumentReceivers}}
   - {{id: received, match: {{method: GET, path: "/v1/agencies/{{organ_id}}/documents"}},
       clients: ["*"], upstream: axis, operation: getReceivedEdocList}}
   - {{id: get, match: {{method: GET, path: "/v1/agencies/{{organ_id}}/documents/{{doc_id}}"}},

@@ -1,0 +1,205 @@
+"""The province's own axis: documents between its agencies never leave the province.
+
+End to end through the gateway's HTTP routes, with the mock national axis and
+two agency systems on loopback (tests/support/document_axis.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import schemas.edxml as edxml
+from gateway.config.loader import ConfigInvalid, load_config
+from tests.fixtures.edxml import samples
+from tests.support.config import write_config
+from tests.support.document_axis import (
+    KEY,
+    SO_TC,
+    SO_TTTT,
+    UBND,
+    VPCP,
+    Setup,
+    axis_mock,
+    call_axis_as,
+    send_document,
+    wait_settled,
+)
+
+
+def _receivers(setup: Setup, doc_id: str) -> dict[str, dict[str, Any]]:
+    answer = httpx.get(f"{setup.gateway}/v1/documents/{doc_id}/receivers", headers=KEY)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["docId"] == doc_id
+    return {r["organId"]: r for r in answer.json()["receivers"]}
+
+
+def _delivered(setup: Setup, doc_id: str, organ_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while (leg := _receivers(setup, doc_id)[organ_id])["delivery"] != "delivered":
+        assert time.monotonic() < deadline, leg
+        time.sleep(0.05)
+    return leg
+
+
+def test_the_directory_lists_the_provinces_agencies(running: Setup) -> None:
+    answer = httpx.get(f"{running.gateway}/v1/agencies", headers=KEY)
+    assert answer.status_code == 200, answer.text
+    items = {a["organId"]: a for a in answer.json()["items"]}
+    assert items[SO_TTTT]["receives"] == "system"
+    assert items[SO_TC] == {
+        "organId": SO_TC,
+        "name": "Sở Tài chính",
+        "level": "department",
+        "parent": UBND,
+        "receives": "mailbox",
+    }
+
+
+def test_a_document_between_agencies_of_the_province_never_reaches_the_national_axis(
+    running: Setup,
+) -> None:
+    body = edxml.build_bytes(samples.document(To=[samples.SO_TTTT]))
+    answer = send_document(running, body)
+    assert answer.status_code == 201, answer.text
+    doc_id = answer.json()["docId"]
+    (delivered,) = running.so_tttt.wait(1)
+    assert delivered["headers"]["x-lgsp-edoc-id"] == doc_id
+    assert delivered["headers"]["x-lgsp-from"] == UBND
+    assert delivered["path"] == "/lgsp/edocs"
+    assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
+    leg = _delivered(running, doc_id, SO_TTTT)
+    assert leg["via"] == "local" and leg["status"] is None
+    assert leg["deliveryAt"] >= leg["sentAt"]
+
+
+def test_a_document_for_local_and_national_receivers_is_split(running: Setup) -> None:
+    body = edxml.build_bytes(samples.document())  # From UBND, To VPCP and Sở TT&TT
+    answer = send_document(running, body)
+    assert answer.status_code == 201, answer.text
+    doc_id = answer.json()["docId"]
+    assert axis_mock(running, "stats")["requests"]["sendEdoc"] == 1
+    assert _delivered(running, doc_id, SO_TTTT)["via"] == "local"
+    assert _receivers(running, doc_id)[VPCP]["via"] == "national"
+    # The axis lists it for Sở TT&TT too (the edXML names it): taken once, settled there.
+    assert wait_settled(running, doc_id, SO_TTTT)["statuses"][SO_TTTT] == "done"
+    time.sleep(0.3)  # more polls: nothing is delivered twice
+    assert len(running.so_tttt.received) == 1
+
+
+def test_a_local_receivers_status_reaches_the_sender_locally(running: Setup) -> None:
+    document = samples.document(To=[samples.SO_TTTT])
+    doc_id = send_document(running, edxml.build_bytes(document)).json()["docId"]
+    running.so_tttt.wait(1)
+    reply = {
+        "From": {"OrganId": SO_TTTT, "OrganName": "Sở Thông tin và Truyền thông"},
+        "ResponseFor": {"OrganId": UBND, "DocumentId": document.header.DocumentId},
+        "StatusCode": "03",
+        "Description": "Đã tiếp nhận",
+    }
+    answer = httpx.post(f"{running.gateway}/v1/document-statuses", json=reply, headers=KEY)
+    assert answer.status_code == 201, answer.text
+    (relayed,) = running.ubnd.wait(1)
+    assert relayed["path"] == "/lgsp/edoc-statuses"
+    assert relayed["headers"]["x-lgsp-from"] == SO_TTTT
+    assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
+    leg = _receivers(running, doc_id)[SO_TTTT]
+    assert leg["status"] == "03" and leg["statusAt"] >= leg["sentAt"]
+
+
+def test_a_national_receivers_status_shows_on_the_senders_record(running: Setup) -> None:
+    doc_id = send_document(running, edxml.build_bytes(samples.document())).json()["docId"]
+    with edxml.parse(
+        httpx.get(f"{running.axis}/__mock/documents/{doc_id}/content").content
+    ) as original:
+        status = edxml.build_status(edxml.status_reply(original, "06", sender=samples.VPCP))
+    entries = [
+        ("from", VPCP),
+        ("servicetype", "eDoc"),
+        ("messagetype", "status"),
+        ("hash-file", hashlib.sha256(status).hexdigest()),
+    ]
+    assert call_axis_as(running, "vpcp-demo", "/sendEdoc", entries, status)["status"] == "OK"
+    running.ubnd.wait(1)
+    deadline = time.monotonic() + 15
+    while (leg := _receivers(running, doc_id)[VPCP])["status"] != "06":
+        assert time.monotonic() < deadline, leg
+        time.sleep(0.05)
+    assert leg["via"] == "national" and leg["delivery"] == "sent"
+
+
+def test_receivers_of_an_unknown_document_are_not_found(running: Setup) -> None:
+    answer = httpx.get(f"{running.gateway}/v1/documents/nope/receivers", headers=KEY)
+    assert (answer.status_code, answer.json()["code"]) == (404, "not_found")
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+AXIS = """\
+upstreams:
+  axis:
+    type: document_axis
+    base_url: http://127.0.0.1:9
+    credentials: {{system_id: lgsp-demo, secret: s}}
+    agencies:
+      "000.00.11.H53": {{name: UBND tỉnh, level: province, upstream: ubnd-qlvb}}
+      "000.00.12.H53": so-qlvb
+      "000.00.13.H53": {{name: Sở Tài chính, parent: "000.00.99.H53"}}
+      "00.13.H53": ubnd-qlvb
+  ubnd-qlvb: {{type: stub, operations: {{op: {{reply: {{body: {{}}}}}}}}}}
+"""
+
+
+def _issues(tmp_path: Path, text: str) -> tuple[Path, str]:
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(str(path), {})
+    return path, "\n".join(str(issue) for issue in caught.value.issues)
+
+
+def _line(path: Path, needle: str) -> int:
+    lines = path.read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if needle in line)
+
+
+def test_config_check_refuses_a_malformed_organ_id(tmp_path: Path) -> None:
+    path, text = _issues(tmp_path, AXIS)
+    line = _line(path, '"00.13.H53"')
+    assert f"{path}:{line}: upstreams.axis.agencies['00.13.H53']: " in text
+    assert "expected an agency id like 000.00.12.H53" in text
+
+
+def test_config_check_refuses_unknown_upstreams_and_parents(tmp_path: Path) -> None:
+    path, text = _issues(tmp_path, AXIS.replace('      "00.13.H53": ubnd-qlvb\n', ""))
+    assert (
+        f"{path}:{_line(path, 'so-qlvb')}: upstreams.axis.agencies['000.00.12.H53']: "
+        "no such upstream"
+    ) in text, text
+    parent = _line(path, "000.00.99.H53")
+    assert (
+        f"{path}:{parent}: upstreams.axis.agencies['000.00.13.H53'].parent: "
+        "not an agency of the directory"
+    ) in text, text
+
+
+def test_only_an_agencys_own_client_acts_for_it(running: Setup) -> None:
+    other = {"x-api-key": "agency-b-key-0123456789"}
+    base = f"{running.gateway}/v1/agencies/{SO_TC}/documents"
+    refused = httpx.get(base, headers=other)
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert httpx.get(base, headers=KEY).status_code == 200
+    sent = send_document(
+        running,
+        edxml.build_bytes(samples.document(From=samples.SO_TC, To=[samples.SO_TTTT])),
+    )
+    assert sent.status_code == 201, sent.text
+    as_other = httpx.post(
+        f"{running.gateway}/v1/documents",
+        content=edxml.build_bytes(samples.document(From=samples.SO_TC, To=[samples.SO_TTTT])),
+        headers={**other, "content-type": "application/xml"},
+    )
+    assert (as_other.status_code, as_other.json()["code"]) == (403, "forbidden")
