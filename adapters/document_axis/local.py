@@ -88,34 +88,17 @@ class LocalExchange:
     ) -> list[Leg]:
         """Accept the message for each local receiver's system; refused as a whole if one is."""
         directory = self.settings.directory()
-        operation = (
-            self.settings.inbound.status_operation
-            if kind == STATUS
-            else self.settings.inbound.document_operation
-        )
         legs: list[Leg] = []
         for organ_id in receivers:
-            target = directory[organ_id].upstream
-            request = GatewayRequest(
-                operation=operation,
-                method="POST",
-                path=operation.rpartition(" ")[2],
+            message = leg_message(
+                self.settings,
+                self.name,
+                doc_id=doc_id,
+                kind=kind,
+                sender=sender,
+                organ_id=organ_id,
+                target=directory[organ_id].upstream,
                 body=body,
-                content_type="application/xml",
-                headers={
-                    "x-lgsp-edoc-id": doc_id,
-                    "x-lgsp-message-type": kind,
-                    "x-lgsp-from": sender,
-                    "x-lgsp-to": organ_id,
-                },
-                client_id=self.name,
-            )
-            message = InboundMessage(
-                key=f"edoc:{doc_id}:{organ_id}",
-                upstream=target,
-                source=self.name,
-                request=request,
-                verify_signatures=self.settings.inbound.verify_signatures,
             )
             try:
                 message_id, _ = await host.accept(message)
@@ -176,3 +159,43 @@ class LocalExchange:
 
 def now() -> float:
     return time.time()
+
+
+def leg_message(
+    settings: DocumentAxisSettings,
+    source: str,
+    *,
+    doc_id: str,
+    kind: str,
+    sender: str,
+    organ_id: str,
+    target: str,
+    body: bytes,
+    warnings: list[dict[str, str]] | None = None,
+) -> InboundMessage:
+    """One receiver's copy, for its agency's system. The key is the same whether the copy came
+    locally or through the national poll, so a split document is delivered once."""
+    inbound = settings.inbound
+    operation = inbound.status_operation if kind == STATUS else inbound.document_operation
+    request = GatewayRequest(
+        operation=operation,
+        method="POST",
+        path=operation.rpartition(" ")[2],
+        body=body,
+        content_type="application/xml",
+        headers={
+            "x-lgsp-edoc-id": doc_id,
+            "x-lgsp-message-type": kind,
+            "x-lgsp-from": sender,
+            "x-lgsp-to": organ_id,
+        },
+        client_id=source,
+    )
+    return InboundMessage(
+        key=f"edoc:{doc_id}:{organ_id}",
+        upstream=target,
+        source=source,
+        request=request,
+        verify_signatures=inbound.verify_signatures,
+        warnings=warnings or [],
+    )

@@ -24,9 +24,9 @@ from typing import Any, BinaryIO
 import msgspec
 
 import schemas.edxml as edxml
-from adapters.base import AdapterHost, GatewayRequest, InboundMessage, InboundRefused
+from adapters.base import AdapterHost, InboundRefused
 from adapters.document_axis.client import AxisClient, receivers
-from adapters.document_axis.local import LocalExchange
+from adapters.document_axis.local import LocalExchange, leg_message
 from adapters.document_axis.messages import read_document_header, temp_spool
 from adapters.document_axis.settings import DOCUMENT, STATUS, DocumentAxisSettings
 from adapters.errors import UpstreamError
@@ -162,11 +162,6 @@ class Poller:
         """Accept the message for each agency's system: (accepted agencies, refused -> why)."""
         accepted: list[str] = []
         refused: dict[str, str] = {}
-        operation = (
-            self.settings.inbound.status_operation
-            if kind == STATUS
-            else self.settings.inbound.document_operation
-        )
         for organ_id in agencies:
             target = self.systems[organ_id]
             if organ_id not in reading.addressed:
@@ -175,26 +170,15 @@ class Poller:
             if not self.host.has_upstream(target):
                 refused[organ_id] = f"the system of agency {organ_id} is not configured"
                 continue
-            request = GatewayRequest(
-                operation=operation,
-                method="POST",
-                path=operation.rpartition(" ")[2],
+            message = leg_message(
+                self.settings,
+                self.name,
+                doc_id=doc_id,
+                kind=kind,
+                sender=reading.sender,
+                organ_id=organ_id,
+                target=target,
                 body=body,
-                content_type="application/xml",
-                headers={
-                    "x-lgsp-edoc-id": doc_id,
-                    "x-lgsp-message-type": kind,
-                    "x-lgsp-from": reading.sender,
-                    "x-lgsp-to": organ_id,
-                },
-                client_id=self.name,
-            )
-            message = InboundMessage(
-                key=f"edoc:{doc_id}:{organ_id}",
-                upstream=target,
-                source=self.name,
-                request=request,
-                verify_signatures=self.settings.inbound.verify_signatures,
                 warnings=reading.warnings,
             )
             try:
