@@ -19,7 +19,7 @@ import pytest
 from gateway.app import create_app
 from gateway.cli import main
 from tests.support.config import MOTCUA_KEY, ROOT
-from tests.support.servers import lifespan, serve_in_thread
+from tests.support.servers import lifespan, request_body, serve_in_thread
 
 EXAMPLES = sorted((ROOT / "config" / "examples").glob("*.yaml"))
 SYSTEMS = {"civil-status", "judicial-records", "business-registry", "postal-service",
@@ -69,12 +69,7 @@ class SmsProvider:
         if scope["type"] == "lifespan":
             await lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.calls.append((scope["method"], scope["path"], headers, body))
         answer = msgspec.json.encode({"ma_tin": f"SMS-{len(self.calls)}", "trang_thai": "DA_GUI"})

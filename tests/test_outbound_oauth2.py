@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 
 from gateway.app import create_app
 from tests.support.config import TEST_KEY, write_config
-from tests.support.servers import Receive, Scope, Send, lifespan, serve_in_thread
+from tests.support.servers import Receive, Scope, Send, lifespan, request_body, serve_in_thread
 
 
 class Provider:
@@ -30,12 +30,7 @@ class Provider:
         if scope["type"] == "lifespan":
             await lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         headers = dict(scope["headers"])
         if scope["path"] == "/token":
             self.forms.append(parse_qs(body.decode()))

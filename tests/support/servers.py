@@ -49,6 +49,19 @@ def serve_in_thread(app: Any, port: int | None = None, **options: Any) -> Iterat
         thread.join(timeout=10)
 
 
+async def request_body(receive: Receive) -> bytes:
+    """The whole body of a request to a raw test app (what arrived, if the client left)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
 async def lifespan(receive: Receive, send: Send) -> None:
     """The ASGI lifespan handshake, for raw test apps that have nothing to start."""
     while True:

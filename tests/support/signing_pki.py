@@ -33,7 +33,7 @@ from gateway.signatures import (
     VerificationResult,
     verify,
 )
-from tests.support.servers import free_port, lifespan, serve_in_thread
+from tests.support.servers import free_port, lifespan, request_body, serve_in_thread
 
 NOW = dt.datetime.now(dt.UTC)
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -329,12 +329,7 @@ class SigningPKI:
             if scope["type"] == "lifespan":
                 await lifespan(receive, send)
                 return
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
+            body = await request_body(receive)
             path: str = scope["path"]
             pki.requests.append(f"{scope['method']} {path}")
             status, content, kind = 404, b"", "text/plain"

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Litestar, Request, Response, get, route
 
-from tests.support.servers import Receive, Scope, Send, lifespan
+from tests.support.servers import Receive, Scope, Send, lifespan, request_body
 
 Mode = Literal["fast", "hold", "unavailable"]
 
@@ -110,7 +110,7 @@ class RecordingUpstream:
             return
         if scope["type"] != "http":
             return
-        body = await _body(receive)
+        body = await request_body(receive)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if scope["path"] == "/healthz":
             await _answer(send, 200, b'{"status":"ok"}')
@@ -145,18 +145,6 @@ class RecordingUpstream:
                 replayed = True
         extra = [(b"idempotency-replayed", b"true")] if replayed else []
         await _answer(send, 201 if not replayed else 200, stored, extra)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _answer(
