@@ -762,7 +762,7 @@ def print_report(
                     f"socket errors {r.socket_errors}",
                     file=out,
                 )
-    busy = [r.others_cores for results in runs.values() for r in results if r.others_cores]
+    busy = [r.others_cores for rs in runs.values() for r in rs if r.others_cores is not None]
     if busy and max(busy) > BUSY_MACHINE:
         print(
             f"NOISE: other processes used {min(busy):.2f}-{max(busy):.2f} cores during the runs "
@@ -867,7 +867,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench: FAILED: {exc}", file=sys.stderr)
         return 1
-    notes = ["every server runs one process (one uvicorn worker; nginx: master_process off)"]
+    notes = [
+        "servers run one process each (uvicorn: one worker; nginx: master_process off, "
+        "worker_processes 1), except the gateway of b2/d2: its parent and 2 workers, CPU summed"
+    ]
     if not tools.workers and any(key in WORKER_SCENARIOS for key in plan.keys):
         notes.append("lgsp-gateway serve has no --workers option: b2 and d2 skipped")
         plan = Plan([key for key in plan.keys if key not in WORKER_SCENARIOS], plan.repeat)
