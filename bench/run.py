@@ -34,6 +34,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -89,6 +90,8 @@ class Scenario:
     path: str
     expect: str
     """A substring the response body must contain (proof the full path was taken)."""
+    message_log: Path | None = None
+    """The SQLite file of the gateway's message log, when it is on: checked after the run."""
 
 
 @dataclass
@@ -107,6 +110,8 @@ class Result:
     wrk_output: str
     others_cores: float | None = None
     """Cores used meanwhile by processes other than the servers, wrk and this script."""
+    log_records: int | None = None
+    """Message log records after the run (check request and warm-up included), when on."""
 
     @property
     def cpu_us_per_request(self) -> float | None:
@@ -506,13 +511,16 @@ def scenarios(keys: Sequence[str], tools: Tools, temp: Path, round_: int) -> lis
     """The scenarios ``keys``, in that order, on fresh ports, with fresh databases."""
     python = sys.executable
 
+    def database(key: str) -> Path:
+        return temp / f"messages-{key}-{round_}.db"
+
     def gateway(key: str, port: int, upstream_port: int, workers: int = 1) -> ServerSpec:
         argv = [tools.gateway_cli, "serve", "--config", str(CONFIG), "--host", HOST]
         argv += ["--port", str(port)] + (["--workers", str(workers)] if workers > 1 else [])
         env = {
             "BENCH_UPSTREAM_PORT": str(upstream_port),
             # The only difference between (b) and (e): each run gets its own new database.
-            "BENCH_STORAGE_URL": f"sqlite:///{temp}/messages-{key}-{round_}.db",
+            "BENCH_STORAGE_URL": f"sqlite:///{database(key)}",
             "BENCH_MESSAGE_LOG": "true" if key == "e" else "false",
         }
         return ServerSpec("gateway", argv, port, "GET", "/health/live", env)
@@ -545,7 +553,8 @@ def scenarios(keys: Sequence[str], tools: Tools, temp: Path, round_: int) -> lis
         front = gateway(key, port, upstream_port, workers=2 if key.endswith("2") else 1)
         if key.startswith("d"):
             return Scenario(key, label, [upstream, front], port, "/bench/http", '"ton_tai"')
-        return Scenario(key, label, [front], port, "/bench/mock", '"ho_va_ten"')
+        log = database(key) if key == "e" else None
+        return Scenario(key, label, [front], port, "/bench/mock", '"ho_va_ten"', log)
 
     return [build(key) for key in keys]
 
@@ -578,6 +587,12 @@ def measure(scenario: Scenario, wrk: str, script: Path, logs: Path, settings: Se
         for name, process in processes.items():
             if process.poll() is not None:
                 raise BenchError(f"{name} died during the run (status {process.returncode})")
+    figures = parse_wrk(output)
+    records = None if scenario.message_log is None else count_records(scenario.message_log)
+    if records is not None and records < figures["requests"]:
+        raise BenchError(
+            f"{scenario.key}: {records} log records for {figures['requests']} requests"
+        )
     others = None
     if busy_before is not None and busy_after is not None and spent:
         ours = sum(spent.values()) + own_after - own_before
@@ -589,8 +604,18 @@ def measure(scenario: Scenario, wrk: str, script: Path, logs: Path, settings: Se
         server_cpu_percent={name: round(cpu / elapsed * 100, 1) for name, cpu in spent.items()},
         wrk_output=output,
         others_cores=others,
-        **parse_wrk(output),
+        log_records=records,
+        **figures,
     )
+
+
+def count_records(database: Path) -> int:
+    """Rows of a SQLite message log (table ``message_log``, gateway/store/tables.py)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            return int(db.execute("SELECT count(*) FROM message_log").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise BenchError(f"cannot read the message log in {database}: {exc}") from None
 
 
 # ------------------------------------------------------------------- figures
