@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 import schemas.edxml as edxml
 from gateway.config.loader import ConfigInvalid, load_config
 from tests.fixtures.edxml import samples
-from tests.support.config import write_config
+from tests.support.config import TEST_ADMIN_KEY, write_config
 from tests.support.document_axis import (
     KEY,
     SO_TC,
@@ -45,6 +46,34 @@ def _delivered(setup: Setup, doc_id: str, organ_id: str) -> dict[str, Any]:
         assert time.monotonic() < deadline, leg
         time.sleep(0.05)
     return leg
+
+
+OTHER = {"x-api-key": "agency-b-key-0123456789"}
+"""A client that is not Sở Tài chính's (its mailbox is agency-a's alone)."""
+
+
+def _mailbox(setup: Setup, organ_id: str = SO_TC) -> dict[str, dict[str, Any]]:
+    answer = httpx.get(f"{setup.gateway}/v1/agencies/{organ_id}/documents", headers=KEY)
+    assert answer.status_code == 200, answer.text
+    return {item["docId"]: item for item in answer.json()["items"]}
+
+
+def _settle(setup: Setup, doc_id: str, status: str, reason: str = "") -> httpx.Response:
+    return httpx.put(
+        f"{setup.gateway}/v1/agencies/{SO_TC}/documents/{doc_id}",
+        json={"status": status, "reason": reason},
+        headers=KEY,
+    )
+
+
+def _recall(document: edxml.EdxmlDocument, business: int = 1) -> bytes:
+    """The same document sent again as a recall (1), update (2) or replace (3) of itself."""
+    document.bussiness = edxml.Bussiness(
+        DocumentId=document.header.DocumentId,
+        BussinessDocType=business,
+        BussinessDocReason="Sai số liệu tại mục 2",
+    )
+    return edxml.build_bytes(document)
 
 
 def test_the_directory_lists_the_provinces_agencies(running: Setup) -> None:
@@ -203,3 +232,136 @@ def test_only_an_agencys_own_client_acts_for_it(running: Setup) -> None:
         headers={**other, "content-type": "application/xml"},
     )
     assert (as_other.status_code, as_other.json()["code"]) == (403, "forbidden")
+
+
+def test_a_pull_agency_gets_its_documents_in_its_mailbox_here(running: Setup) -> None:
+    body = edxml.build_bytes(samples.document(To=[samples.SO_TC]))
+    answer = send_document(running, body)
+    assert answer.status_code == 201, answer.text
+    doc_id = answer.json()["docId"]
+    assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
+    leg = _receivers(running, doc_id)[SO_TC]
+    assert (leg["via"], leg["delivery"], leg["status"]) == ("mailbox", "initial", None)
+    item = _mailbox(running)[doc_id]
+    assert (item["from"], item["to"], item["status"]) == (UBND, SO_TC, "initial")
+    assert (item["messageType"], item["via"]) == ("ElectronicDocument", "local")
+    fetched = httpx.get(f"{running.gateway}/v1/agencies/{SO_TC}/documents/{doc_id}", headers=KEY)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.content == body
+    assert fetched.headers["content-type"].startswith("application/xml")
+    # On record like every other leg: accepted for Sở Tài chính, with the sender's bytes' hash.
+    records = httpx.get(
+        f"{running.gateway}/admin/messages",
+        params={"route": "inbound:axis"},
+        headers={"x-api-key": TEST_ADMIN_KEY},
+    ).json()["items"]
+    (record,) = [r for r in records if r["message_id"] == leg["messageId"]]
+    assert record["kind"] == "accepted"
+    assert record["request_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_only_the_agencys_own_client_reads_its_mailbox_here(running: Setup) -> None:
+    body = edxml.build_bytes(samples.document(To=[samples.SO_TC]))
+    doc_id = send_document(running, body).json()["docId"]
+    one = f"{running.gateway}/v1/agencies/{SO_TC}/documents/{doc_id}"
+    for answer in (
+        httpx.get(f"{running.gateway}/v1/agencies/{SO_TC}/documents", headers=OTHER),
+        httpx.get(one, headers=OTHER),
+        httpx.put(one, json={"status": "done"}, headers=OTHER),
+    ):
+        assert (answer.status_code, answer.json()["code"]) == (403, "forbidden")
+    assert _mailbox(running)[doc_id]["status"] == "initial"  # the refused update changed nothing
+
+
+def test_settling_a_document_in_the_mailbox_answers_its_sender(running: Setup) -> None:
+    document = samples.document(To=[samples.SO_TC])
+    doc_id = send_document(running, edxml.build_bytes(document)).json()["docId"]
+    processing = _settle(running, doc_id, "processing")
+    assert processing.json() == {"docId": doc_id, "status": "processing"}
+    assert _mailbox(running)[doc_id]["status"] == "processing"
+    assert _settle(running, doc_id, "done").status_code == 200
+    assert doc_id not in _mailbox(running)  # settled: no longer waiting
+    (status,) = running.ubnd.wait(1)  # UBND's system gets Sở Tài chính's "received"
+    assert status["path"] == "/lgsp/edoc-statuses"
+    assert status["headers"]["x-lgsp-from"] == SO_TC
+    leg = _receivers(running, doc_id)[SO_TC]
+    assert (leg["delivery"], leg["status"]) == ("done", "03")
+    assert _settle(running, doc_id, "done").status_code == 200
+    time.sleep(0.3)
+    assert len(running.ubnd.received) == 1  # settled again: not answered twice
+
+
+def test_a_refusal_in_the_mailbox_reaches_the_sender_with_its_reason(running: Setup) -> None:
+    doc_id = send_document(
+        running, edxml.build_bytes(samples.document(To=[samples.SO_TC]))
+    ).json()["docId"]
+    assert _settle(running, doc_id, "fail", "Không đúng thẩm quyền").status_code == 200
+    running.ubnd.wait(1)
+    leg = _receivers(running, doc_id)[SO_TC]
+    assert (leg["delivery"], leg["status"]) == ("fail", "02")
+
+
+def test_a_split_document_is_listed_once_in_a_mailbox_here(running: Setup) -> None:
+    body = edxml.build_bytes(samples.document(To=[samples.VPCP, samples.SO_TC]))
+    doc_id = send_document(running, body).json()["docId"]
+    assert axis_mock(running, "stats")["requests"]["sendEdoc"] == 1
+    assert _receivers(running, doc_id)[SO_TC]["via"] == "mailbox"
+    listed = [i for i in _mailbox(running).values() if i["docId"] == doc_id]
+    assert [i["via"] for i in listed] == ["local"]  # the axis lists it too: shown once
+    assert _settle(running, doc_id, "done").status_code == 200
+    assert axis_mock(running, f"documents/{doc_id}")["statuses"][SO_TC] == "done"
+
+
+def test_a_document_in_the_mailbox_survives_a_restart(
+    axis: str, start_gateway: Any, tmp_path: Path
+) -> None:
+    first = start_gateway()
+    doc_id = send_document(
+        first, edxml.build_bytes(samples.document(To=[samples.SO_TC]))
+    ).json()["docId"]
+    again = start_gateway()  # a second gateway process on the same database
+    assert _mailbox(again)[doc_id]["status"] == "initial"
+
+
+def test_a_recall_reaches_each_local_receiver_and_their_answers_come_back(
+    running: Setup,
+) -> None:
+    document = samples.document(To=[samples.SO_TTTT, samples.SO_TC])
+    doc_id = send_document(running, edxml.build_bytes(document)).json()["docId"]
+    running.so_tttt.wait(1)
+    recall = send_document(running, _recall(document))
+    assert recall.status_code == 201, recall.text
+    recall_id = recall.json()["docId"]
+    assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
+    (_, recalled) = running.so_tttt.wait(2)
+    assert recalled["headers"]["x-lgsp-edoc-id"] == recall_id
+    assert recall_id in _mailbox(running)
+    # Sở TT&TT agrees (15), through its system; Sở Tài chính refuses in its mailbox (16).
+    reply = {
+        "From": {"OrganId": SO_TTTT, "OrganName": "Sở Thông tin và Truyền thông"},
+        "ResponseFor": {"OrganId": UBND, "DocumentId": document.header.DocumentId},
+        "StatusCode": "15",
+    }
+    answer = httpx.post(f"{running.gateway}/v1/document-statuses", json=reply, headers=KEY)
+    assert answer.status_code == 201, answer.text
+    assert _settle(running, recall_id, "fail", "Đã ban hành văn bản thực hiện").status_code == 200
+    codes = {r["headers"]["x-lgsp-from"] for r in running.ubnd.wait(2)}
+    assert codes == {SO_TTTT, SO_TC}
+    original = httpx.get(f"{running.gateway}/v1/documents/{doc_id}/receivers", headers=KEY).json()
+    assert [(a["docId"], a["business"]) for a in original["amendments"]] == [(recall_id, "recall")]
+    statuses = {r["organId"]: r["status"] for r in original["receivers"]}
+    assert statuses == {SO_TTTT: "15", SO_TC: "16"}
+    of_recall = httpx.get(
+        f"{running.gateway}/v1/documents/{recall_id}/receivers", headers=KEY
+    ).json()
+    assert (of_recall["business"], of_recall["amends"]) == ("recall", doc_id)
+    assert {r["organId"]: r["status"] for r in of_recall["receivers"]} == statuses
+
+
+def test_only_the_sender_may_recall_a_document(running: Setup) -> None:
+    document = samples.document(To=[samples.SO_TTTT])
+    send_document(running, edxml.build_bytes(document))
+    document.header = msgspec.structs.replace(document.header, From=samples.SO_TC)
+    refused = send_document(running, _recall(document))
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_the_sender")
+    assert refused.json()["errors"][0]["path"] == "From/OrganId"
