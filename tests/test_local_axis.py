@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +17,29 @@ import msgspec
 import pytest
 
 import schemas.edxml as edxml
+from adapters.document_axis.mock import DEMO_CREDENTIALS
+from adapters.document_axis.mock import create_app as create_axis
 from gateway.config.loader import ConfigInvalid, load_config
 from tests.fixtures.edxml import samples
 from tests.support.config import TEST_ADMIN_KEY, write_config
+from tests.support.databases import create_database, drop_database
+from tests.support.document_axis import CONFIG as AXIS_CONFIG
 from tests.support.document_axis import (
     KEY,
     SO_TC,
     SO_TTTT,
     UBND,
     VPCP,
+    AgencySystem,
     Setup,
     axis_mock,
     call_axis_as,
     send_document,
     wait_settled,
 )
+from tests.support.processes import gateway_process
+from tests.support.servers import free_port, serve_in_thread
+from tests.support.upstreams import RecordingUpstream
 
 
 def _receivers(setup: Setup, doc_id: str) -> dict[str, dict[str, Any]]:
@@ -292,9 +301,9 @@ def test_settling_a_document_in_the_mailbox_answers_its_sender(running: Setup) -
 
 
 def test_a_refusal_in_the_mailbox_reaches_the_sender_with_its_reason(running: Setup) -> None:
-    doc_id = send_document(
-        running, edxml.build_bytes(samples.document(To=[samples.SO_TC]))
-    ).json()["docId"]
+    doc_id = send_document(running, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()[
+        "docId"
+    ]
     assert _settle(running, doc_id, "fail", "Không đúng thẩm quyền").status_code == 200
     running.ubnd.wait(1)
     leg = _receivers(running, doc_id)[SO_TC]
@@ -316,9 +325,9 @@ def test_a_document_in_the_mailbox_survives_a_restart(
     axis: str, start_gateway: Any, tmp_path: Path
 ) -> None:
     first = start_gateway()
-    doc_id = send_document(
-        first, edxml.build_bytes(samples.document(To=[samples.SO_TC]))
-    ).json()["docId"]
+    doc_id = send_document(first, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()[
+        "docId"
+    ]
     again = start_gateway()  # a second gateway process on the same database
     assert _mailbox(again)[doc_id]["status"] == "initial"
 
@@ -365,3 +374,59 @@ def test_only_the_sender_may_recall_a_document(running: Setup) -> None:
     refused = send_document(running, _recall(document))
     assert (refused.status_code, refused.json()["code"]) == (403, "not_the_sender")
     assert refused.json()["errors"][0]["path"] == "From/OrganId"
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_kill_9_loses_no_local_leg(tmp_path: Path, database: str) -> None:
+    """Documents accepted for local receivers reach each, once, across a kill -9 mid-delivery.
+
+    A real gateway process; Sở TT&TT's system holds what it gets (deliveries in flight),
+    Sở Tài chính pulls from its mailbox here.
+    """
+    system, count = RecordingUpstream(), 6
+    system.mode = "hold"
+    url = create_database() if database == "postgresql" else f"sqlite:///{tmp_path}/gateway.db"
+    with ExitStack() as stack:
+        if database == "postgresql":
+            stack.callback(drop_database, url)
+        axis_port = free_port()
+        stack.enter_context(serve_in_thread(create_axis(), port=axis_port))
+        system_url = stack.enter_context(serve_in_thread(system))
+        ubnd_url = stack.enter_context(serve_in_thread(RecordingUpstream()))
+        text = (
+            AXIS_CONFIG.replace("@DB@", "@URL@")
+            .replace('"sqlite:///@URL@"', f'"{url}"')
+            .replace("@AXIS@", f"http://127.0.0.1:{axis_port}")
+            .replace("@UBND@", ubnd_url)
+            .replace("@SO_TTTT@", system_url)
+            .replace("lease: 10s", "lease: 6s")  # above the routes' timeouts
+        )
+        config = write_config(tmp_path, text)
+        env = {"LGSP_AXIS_SECRET": DEMO_CREDENTIALS["lgsp-demo"]}
+        port = free_port()
+        gateway = f"http://127.0.0.1:{port}"
+        with gateway_process(config, port, env=env, log=tmp_path / "first.log") as first:
+            setup = Setup(gateway=gateway, axis="", ubnd=AgencySystem(), so_tttt=AgencySystem())
+            sent = []
+            for number in range(count):
+                document = samples.document(
+                    To=[samples.SO_TTTT, samples.SO_TC],
+                    DocumentId=f"000.00.11.H53,2026/11/20,{number}/UBND-VP",
+                )
+                answer = send_document(setup, edxml.build_bytes(document))
+                assert answer.status_code == 201, answer.text
+                sent.append(answer.json()["docId"])
+            deadline = time.monotonic() + 15
+            while system.held() < 4:  # the delivery queue's concurrency per upstream
+                assert time.monotonic() < deadline, f"{system.held()} deliveries in flight"
+                time.sleep(0.05)
+            first.kill()
+            assert first.wait(timeout=10) == -9
+        with gateway_process(config, port, env=env, log=tmp_path / "second.log"):
+            system.mode = "fast"
+            legs = {doc_id: _delivered(setup, doc_id, SO_TTTT) for doc_id in sent}
+            held = _mailbox(setup)
+    _, _, effects = system.snapshot()
+    assert effects == {leg["messageId"] for leg in legs.values()}, "a leg lost or doubled"
+    assert set(sent) <= set(held), "a mailbox leg lost"
