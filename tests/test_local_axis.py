@@ -21,6 +21,7 @@ from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
 from gateway.config.loader import ConfigInvalid, load_config
 from tests.fixtures.edxml import samples
+from tests.support import document_axis as document_axis_support
 from tests.support.config import TEST_ADMIN_KEY, write_config
 from tests.support.databases import create_database, drop_database
 from tests.support.document_axis import CONFIG as AXIS_CONFIG
@@ -430,3 +431,34 @@ def test_kill_9_loses_no_local_leg(tmp_path: Path, database: str) -> None:
     _, _, effects = system.snapshot()
     assert effects == {leg["messageId"] for leg in legs.values()}, "a leg lost or doubled"
     assert set(sent) <= set(held), "a mailbox leg lost"
+
+
+def test_records_and_settled_mailbox_items_are_kept_for_the_retention_alone(
+    axis: str, start_gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        document_axis_support,
+        "CONFIG",
+        AXIS_CONFIG.replace("poll_timeout: 10s", "poll_timeout: 10s\n    retention: 1s"),
+    )
+    setup = start_gateway()
+    settled, waiting = (
+        send_document(setup, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()[
+            "docId"
+        ]
+        for _ in range(2)
+    )
+    assert _settle(setup, settled, "done").status_code == 200
+    deadline = time.monotonic() + 15
+    url = f"{setup.gateway}/v1/documents/{settled}/receivers"
+    while (gone := httpx.get(url, headers=KEY)).status_code == 200:
+        assert time.monotonic() < deadline, gone.text
+        time.sleep(0.1)
+    assert gone.json()["code"] == "not_found"
+    # The settled copy is gone from the mailbox here (the axis never had it: 404 there)...
+    fetched = httpx.get(f"{setup.gateway}/v1/agencies/{SO_TC}/documents/{settled}", headers=KEY)
+    assert fetched.status_code == 404
+    # ...the one not yet settled stays until Sở Tài chính takes it.
+    assert _mailbox(setup)[waiting]["status"] == "initial"
+    body = httpx.get(f"{setup.gateway}/v1/agencies/{SO_TC}/documents/{waiting}", headers=KEY)
+    assert body.status_code == 200

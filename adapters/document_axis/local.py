@@ -219,9 +219,12 @@ class LocalExchange:
         return view
 
     async def purge(self, host: AdapterHost, before: float) -> int:
-        """Forget records and settled mailbox items unchanged since ``before``."""
-        purged = await host.state.purge("doc:", before) + await host.state.purge("ref:", before)
-        return purged + await host.mailboxes.purge(before)
+        """Forget settled mailbox items, then records, unchanged since ``before`` (a record
+        outlives the copies it shows the state of)."""
+        purged = await host.mailboxes.purge(before)
+        return (
+            purged + await host.state.purge("doc:", before) + await host.state.purge("ref:", before)
+        )
 
 
 def now() -> float:
