@@ -9,26 +9,33 @@ Route operations:
   Timestamp optional), sent to the agency whose document it answers.
 - ``getReceivedEdocList``: ``{"items": [...]}``, the documents and statuses
   waiting for the agency named by the ``organ_id`` path parameter (or query
-  parameter), as the axis lists them (``docId``, ``messageType``, ``from``,
-  ``to``, ``status``, ``created_time``...); ``limit`` query parameter,
-  default ``page_size``.
+  parameter): those in its mailbox here first (``"via": "local"``), then those
+  the axis lists (``docId``, ``messageType``, ``from``, ``to``, ``status``,
+  ``created_time``...); ``limit`` query parameter, default ``page_size``.
 - ``getSentEdocList``: ``{"items": [...]}``, one per document the agency sent,
   with ``to`` (every receiver) and ``statuses`` (receiver -> its state).
-- ``getEdoc``: the edXML of ``doc_id`` (path or query parameter) for ``organ_id``.
-- ``updateStatus``: body ``{"status": "processing"|"done"|"fail", "reason": "..."}``.
+- ``getEdoc``: the edXML of ``doc_id`` (path or query parameter) for ``organ_id``, from its
+  mailbox here or the axis.
+- ``updateStatus``: body ``{"status": "processing"|"done"|"fail", "reason": "..."}``; for a
+  document in a mailbox here, ``done``/``fail`` also answers its sender (status 03/02, or
+  15/16 for a recall, update or replace).
 - ``listAgencies``: ``{"items": [...]}``, the province's directory (``organId``, ``name``,
   ``level``, ``parent``, ``receives``: ``system`` or ``mailbox``).
 - ``getDocumentReceivers``: ``{"docId", "from", "receivers": [...]}`` for ``doc_id``: each
-  receiver's leg (``local`` or ``national``), delivery state and last answered status.
+  receiver's leg (``local``, ``mailbox`` or ``national``), delivery state and last answered
+  status; a recall, update or replace also ``business`` and ``amends`` (the original's
+  docId), an original its ``amendments``.
 
-Documents and statuses between agencies of the province that have a document
-system never reach the national axis (``local``): the sender gets one id at
-once, local legs go through the delivery queue, the rest in one ``sendEdoc``.
+Documents and statuses between agencies of the province never reach the
+national axis (``local``): the sender gets one id at once, legs to a document
+system go through the delivery queue, legs to an agency without one into its
+mailbox here; the rest in one ``sendEdoc``.
 
 The axis account's mailbox holds every agency of the province: lists are
 filtered here by ``to`` (or ``from``). Only the agencies in ``agencies`` may
 send or read through the gateway. With ``agencies`` set, the server also
-polls the mailbox for them (``poller``).
+polls the mailbox for them (``poller``) and purges old local records
+(``retention``).
 """
 
 from __future__ import annotations
