@@ -19,9 +19,11 @@ import pytest
 import schemas.edxml as edxml
 from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
+from gateway.app import create_app
 from gateway.config.loader import ConfigInvalid, load_config
 from tests.fixtures.edxml import samples
 from tests.support import document_axis as document_axis_support
+from tests.support import signed_documents
 from tests.support.config import TEST_ADMIN_KEY, write_config
 from tests.support.databases import create_database, drop_database
 from tests.support.document_axis import CONFIG as AXIS_CONFIG
@@ -40,6 +42,8 @@ from tests.support.document_axis import (
 )
 from tests.support.processes import gateway_process
 from tests.support.servers import free_port, serve_in_thread
+from tests.support.signed_documents import sign_edxml
+from tests.support.signing_pki import Signers, SigningPKI
 from tests.support.upstreams import RecordingUpstream
 
 
@@ -462,3 +466,69 @@ def test_records_and_settled_mailbox_items_are_kept_for_the_retention_alone(
     assert _mailbox(setup)[waiting]["status"] == "initial"
     body = httpx.get(f"{setup.gateway}/v1/agencies/{SO_TC}/documents/{waiting}", headers=KEY)
     assert body.status_code == 200
+
+
+SIGNED_CONFIG = """\
+storage: {{url: "sqlite:///@DB@"}}
+admin: {{api_keys: ["{admin_key}"]}}
+clients: [{{id: agency-a, name: Agency A, api_keys: ["{test_key}"]}}]
+trust: {{anchors: "@ANCHORS@", fetch_timeout: 2s}}
+upstreams:
+  axis:
+    type: document_axis
+    base_url: "http://127.0.0.1:9"
+    credentials: {{system_id: lgsp-demo, secret: s}}
+    agencies:
+      "000.00.11.H53": {{name: UBND tỉnh}}
+      "000.00.00.G22": vpcp-qlvb
+      "000.00.13.H53": {{name: Sở Tài chính}}
+    inbound: {{verify_signatures: required}}
+  vpcp-qlvb: {{type: http, base_url: "@AGENCY@"}}
+routes:
+  - {{id: send, match: {{method: POST, path: /v1/documents}}, clients: ["*"], upstream: axis,
+      operation: sendEdoc, request: {{schema: edxml}}}}
+  - {{id: received, match: {{method: GET, path: "/v1/agencies/{{organ_id}}/documents"}},
+      clients: ["*"], upstream: axis, operation: getReceivedEdocList}}
+"""
+
+
+def test_a_local_documents_signatures_are_checked_once_before_any_leg(
+    tmp_path: Path, signing_pki: SigningPKI, signers: Signers
+) -> None:
+    """Two local receivers (a system, a mailbox): refused whole, or verified once, on record.
+
+    The national axis is down all along (port 9): the province's own exchange goes on.
+    """
+    two = signed_documents.edxml().replace(
+        b"</To>", b"</To><To><OrganId>000.00.13.H53</OrganId><OrganName>STC</OrganName></To>"
+    )
+    agency = AgencySystem()
+    with serve_in_thread(agency) as agency_url:
+        text = (
+            SIGNED_CONFIG.replace("@DB@", f"{tmp_path}/gateway.db")
+            .replace("@ANCHORS@", str(signing_pki.anchors))
+            .replace("@AGENCY@", agency_url)
+        )
+        with serve_in_thread(create_app(str(write_config(tmp_path, text)))) as gateway:
+            setup = Setup(gateway=gateway, axis="", ubnd=AgencySystem(), so_tttt=agency)
+            refused = send_document(setup, two)  # its signature is a placeholder
+            assert (refused.status_code, refused.json()["code"]) == (422, "schema_invalid")
+            assert "signature" in refused.json()["detail"]
+            assert agency.received == []
+            signed = send_document(setup, sign_edxml(two, signers.good))
+            assert signed.status_code == 201, signed.text
+            doc_id = signed.json()["docId"]
+            agency.wait(1)
+            listed = httpx.get(f"{gateway}/v1/agencies/{SO_TC}/documents", headers=KEY).json()
+            assert [i["docId"] for i in listed["items"]] == [doc_id]
+            assert listed["national"] == "upstream_unavailable"
+            records = httpx.get(
+                f"{gateway}/admin/messages",
+                params={"route": "inbound:axis"},
+                headers={"x-api-key": TEST_ADMIN_KEY},
+            ).json()["items"]
+    accepted = [r for r in records if r["kind"] == "accepted"]
+    assert len(accepted) == 2 and len({r["request_sha256"] for r in accepted}) == 1
+    (evidence,) = [r["signature"] for r in accepted if r["signature"]]
+    assert evidence["verdict"] == "valid"
+    assert len(agency.received) == 1  # the refused document reached nobody

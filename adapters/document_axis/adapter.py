@@ -11,7 +11,9 @@ Route operations:
   waiting for the agency named by the ``organ_id`` path parameter (or query
   parameter): those in its mailbox here first (``"via": "local"``), then those
   the axis lists (``docId``, ``messageType``, ``from``, ``to``, ``status``,
-  ``created_time``...); ``limit`` query parameter, default ``page_size``.
+  ``created_time``...); ``limit`` query parameter, default ``page_size``. For an
+  agency that pulls, an axis that fails leaves the local ones, with ``national``: the
+  error's code.
 - ``getSentEdocList``: ``{"items": [...]}``, one per document the agency sent,
   with ``to`` (every receiver) and ``statuses`` (receiver -> its state).
 - ``getEdoc``: the edXML of ``doc_id`` (path or query parameter) for ``organ_id``, from its
@@ -145,14 +147,22 @@ class DocumentAxisAdapter:
         if operation == "getReceivedEdocList":
             limit = _limit(request, self.settings.page_size)
             held = await self._mailbox(organ_id, limit)
-            items = [
-                {**item, "messageType": kind}
-                for kind in (DOCUMENT, STATUS)
-                for item in await self.axis.list_edocs(
-                    paths.get_received_edoc_list, kind, request.remaining()
-                )
-                if organ_id in receivers(item) and str(item.get("docId")) not in held
-            ]
+            try:
+                items = [
+                    {**item, "messageType": kind}
+                    for kind in (DOCUMENT, STATUS)
+                    for item in await self.axis.list_edocs(
+                        paths.get_received_edoc_list, kind, request.remaining()
+                    )
+                    if organ_id in receivers(item) and str(item.get("docId")) not in held
+                ]
+            except UpstreamError as error:
+                agency = self.settings.directory().get(organ_id)
+                if agency is None or agency.upstream or self._host is None:
+                    raise
+                # The province's own exchange does not wait for the national axis.
+                log.warning("axis_mailbox_unavailable", upstream=self.name, error=error.code)
+                return _json({"items": list(held.values()), "national": error.code})
             return _json({"items": [*held.values(), *items][:limit]})
         if operation == "getSentEdocList":
             limit = _limit(request, self.settings.page_size)

@@ -115,7 +115,12 @@ class LocalExchange:
         body: bytes,
     ) -> list[Leg]:
         """Accept the message for each local receiver (its system or its mailbox); refused as
-        a whole if one is."""
+        a whole if one is.
+
+        Its signatures are checked once (``inbound.verify_signatures``), with the first leg,
+        before anything is stored; that leg's record holds the result (every leg's record
+        has the same body digest).
+        """
         directory = self.settings.directory()
         legs: list[Leg] = []
         for organ_id in receivers:
@@ -130,6 +135,8 @@ class LocalExchange:
                 target=system,
                 body=body,
             )
+            if legs:
+                message.verify_signatures = "off"
             try:
                 if system:
                     message_id, _ = await host.accept(message)
