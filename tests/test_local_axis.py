@@ -47,6 +47,12 @@ from tests.support.signing_pki import Signers, SigningPKI
 from tests.support.upstreams import RecordingUpstream
 
 
+def _send(setup: Setup, body: bytes) -> httpx.Response:
+    """A document sent through the route with room for time: the one with a 1 s timeout is
+    for the axis's faults, and a loaded machine can take that long to store a few legs."""
+    return send_document(setup, body, large=True)
+
+
 def _receivers(setup: Setup, doc_id: str) -> dict[str, dict[str, Any]]:
     answer = httpx.get(f"{setup.gateway}/v1/documents/{doc_id}/receivers", headers=KEY)
     assert answer.status_code == 200, answer.text
@@ -108,7 +114,7 @@ def test_a_document_between_agencies_of_the_province_never_reaches_the_national_
     running: Setup,
 ) -> None:
     body = edxml.build_bytes(samples.document(To=[samples.SO_TTTT]))
-    answer = send_document(running, body)
+    answer = _send(running, body)
     assert answer.status_code == 201, answer.text
     doc_id = answer.json()["docId"]
     (delivered,) = running.so_tttt.wait(1)
@@ -123,7 +129,7 @@ def test_a_document_between_agencies_of_the_province_never_reaches_the_national_
 
 def test_a_document_for_local_and_national_receivers_is_split(running: Setup) -> None:
     body = edxml.build_bytes(samples.document())  # From UBND, To VPCP and Sở TT&TT
-    answer = send_document(running, body)
+    answer = _send(running, body)
     assert answer.status_code == 201, answer.text
     doc_id = answer.json()["docId"]
     assert axis_mock(running, "stats")["requests"]["sendEdoc"] == 1
@@ -137,7 +143,7 @@ def test_a_document_for_local_and_national_receivers_is_split(running: Setup) ->
 
 def test_a_local_receivers_status_reaches_the_sender_locally(running: Setup) -> None:
     document = samples.document(To=[samples.SO_TTTT])
-    doc_id = send_document(running, edxml.build_bytes(document)).json()["docId"]
+    doc_id = _send(running, edxml.build_bytes(document)).json()["docId"]
     running.so_tttt.wait(1)
     reply = {
         "From": {"OrganId": SO_TTTT, "OrganName": "Sở Thông tin và Truyền thông"},
@@ -156,7 +162,7 @@ def test_a_local_receivers_status_reaches_the_sender_locally(running: Setup) -> 
 
 
 def test_a_national_receivers_status_shows_on_the_senders_record(running: Setup) -> None:
-    doc_id = send_document(running, edxml.build_bytes(samples.document())).json()["docId"]
+    doc_id = _send(running, edxml.build_bytes(samples.document())).json()["docId"]
     with edxml.parse(
         httpx.get(f"{running.axis}/__mock/documents/{doc_id}/content").content
     ) as original:
@@ -235,7 +241,7 @@ def test_only_an_agencys_own_client_acts_for_it(running: Setup) -> None:
     refused = httpx.get(base, headers=other)
     assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
     assert httpx.get(base, headers=KEY).status_code == 200
-    sent = send_document(
+    sent = _send(
         running,
         edxml.build_bytes(samples.document(From=samples.SO_TC, To=[samples.SO_TTTT])),
     )
@@ -250,7 +256,7 @@ def test_only_an_agencys_own_client_acts_for_it(running: Setup) -> None:
 
 def test_a_pull_agency_gets_its_documents_in_its_mailbox_here(running: Setup) -> None:
     body = edxml.build_bytes(samples.document(To=[samples.SO_TC]))
-    answer = send_document(running, body)
+    answer = _send(running, body)
     assert answer.status_code == 201, answer.text
     doc_id = answer.json()["docId"]
     assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
@@ -276,7 +282,7 @@ def test_a_pull_agency_gets_its_documents_in_its_mailbox_here(running: Setup) ->
 
 def test_only_the_agencys_own_client_reads_its_mailbox_here(running: Setup) -> None:
     body = edxml.build_bytes(samples.document(To=[samples.SO_TC]))
-    doc_id = send_document(running, body).json()["docId"]
+    doc_id = _send(running, body).json()["docId"]
     one = f"{running.gateway}/v1/agencies/{SO_TC}/documents/{doc_id}"
     for answer in (
         httpx.get(f"{running.gateway}/v1/agencies/{SO_TC}/documents", headers=OTHER),
@@ -289,7 +295,7 @@ def test_only_the_agencys_own_client_reads_its_mailbox_here(running: Setup) -> N
 
 def test_settling_a_document_in_the_mailbox_answers_its_sender(running: Setup) -> None:
     document = samples.document(To=[samples.SO_TC])
-    doc_id = send_document(running, edxml.build_bytes(document)).json()["docId"]
+    doc_id = _send(running, edxml.build_bytes(document)).json()["docId"]
     processing = _settle(running, doc_id, "processing")
     assert processing.json() == {"docId": doc_id, "status": "processing"}
     assert _mailbox(running)[doc_id]["status"] == "processing"
@@ -306,9 +312,7 @@ def test_settling_a_document_in_the_mailbox_answers_its_sender(running: Setup) -
 
 
 def test_a_refusal_in_the_mailbox_reaches_the_sender_with_its_reason(running: Setup) -> None:
-    doc_id = send_document(running, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()[
-        "docId"
-    ]
+    doc_id = _send(running, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()["docId"]
     assert _settle(running, doc_id, "fail", "Không đúng thẩm quyền").status_code == 200
     running.ubnd.wait(1)
     leg = _receivers(running, doc_id)[SO_TC]
@@ -317,7 +321,7 @@ def test_a_refusal_in_the_mailbox_reaches_the_sender_with_its_reason(running: Se
 
 def test_a_split_document_is_listed_once_in_a_mailbox_here(running: Setup) -> None:
     body = edxml.build_bytes(samples.document(To=[samples.VPCP, samples.SO_TC]))
-    doc_id = send_document(running, body).json()["docId"]
+    doc_id = _send(running, body).json()["docId"]
     assert axis_mock(running, "stats")["requests"]["sendEdoc"] == 1
     assert _receivers(running, doc_id)[SO_TC]["via"] == "mailbox"
     listed = [i for i in _mailbox(running).values() if i["docId"] == doc_id]
@@ -330,9 +334,7 @@ def test_a_document_in_the_mailbox_survives_a_restart(
     axis: str, start_gateway: Any, tmp_path: Path
 ) -> None:
     first = start_gateway()
-    doc_id = send_document(first, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()[
-        "docId"
-    ]
+    doc_id = _send(first, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()["docId"]
     again = start_gateway()  # a second gateway process on the same database
     assert _mailbox(again)[doc_id]["status"] == "initial"
 
@@ -341,9 +343,9 @@ def test_a_recall_reaches_each_local_receiver_and_their_answers_come_back(
     running: Setup,
 ) -> None:
     document = samples.document(To=[samples.SO_TTTT, samples.SO_TC])
-    doc_id = send_document(running, edxml.build_bytes(document)).json()["docId"]
+    doc_id = _send(running, edxml.build_bytes(document)).json()["docId"]
     running.so_tttt.wait(1)
-    recall = send_document(running, _recall(document))
+    recall = _send(running, _recall(document))
     assert recall.status_code == 201, recall.text
     recall_id = recall.json()["docId"]
     assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
@@ -374,9 +376,9 @@ def test_a_recall_reaches_each_local_receiver_and_their_answers_come_back(
 
 def test_only_the_sender_may_recall_a_document(running: Setup) -> None:
     document = samples.document(To=[samples.SO_TTTT])
-    send_document(running, edxml.build_bytes(document))
+    _send(running, edxml.build_bytes(document))
     document.header = msgspec.structs.replace(document.header, From=samples.SO_TC)
-    refused = send_document(running, _recall(document))
+    refused = _send(running, _recall(document))
     assert (refused.status_code, refused.json()["code"]) == (403, "not_the_sender")
     assert refused.json()["errors"][0]["path"] == "From/OrganId"
 
@@ -419,7 +421,7 @@ def test_kill_9_loses_no_local_leg(tmp_path: Path, database: str) -> None:
                     To=[samples.SO_TTTT, samples.SO_TC],
                     DocumentId=f"000.00.11.H53,2026/11/20,{number}/UBND-VP",
                 )
-                answer = send_document(setup, edxml.build_bytes(document))
+                answer = _send(setup, edxml.build_bytes(document))
                 assert answer.status_code == 201, answer.text
                 sent.append(answer.json()["docId"])
             deadline = time.monotonic() + 15
@@ -447,9 +449,7 @@ def test_records_and_settled_mailbox_items_are_kept_for_the_retention_alone(
     )
     setup = start_gateway()
     settled, waiting = (
-        send_document(setup, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()[
-            "docId"
-        ]
+        _send(setup, edxml.build_bytes(samples.document(To=[samples.SO_TC]))).json()["docId"]
         for _ in range(2)
     )
     assert _settle(setup, settled, "done").status_code == 200
