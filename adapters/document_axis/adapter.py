@@ -233,14 +233,15 @@ class DocumentAxisAdapter:
                 body=body, content_type="application/xml", headers={"x-lgsp-edoc-id": held.item}
             )
         update = _status_update(request.body)
-        settled = await host.mailboxes.settle(held.box, held.item, update.status, update.reason)
-        if settled is None:
-            raise DocumentNotFound(f"no document {held.item} in the mailbox of {held.box}")
         kind = held.headers.get(MESSAGE_TYPE, DOCUMENT)
         if kind == DOCUMENT and update.status != "processing" and held.state != update.status:
+            # The answer first: if it fails, the item is not settled and the agency tries again.
             addressing, payload = self._answer(held.box, body, update)
             await self._exchange(STATUS, addressing, payload, request)
             await self._settle_national_copy(host, held, update, request)
+        settled = await host.mailboxes.settle(held.box, held.item, update.status, update.reason)
+        if settled is None:
+            raise DocumentNotFound(f"no document {held.item} in the mailbox of {held.box}")
         return _json({"docId": held.item, "status": update.status})
 
     async def _settle_national_copy(

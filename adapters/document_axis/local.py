@@ -187,10 +187,10 @@ class LocalExchange:
         if sent is None:
             return
         records = [sent]
-        if sent.amends:
-            records += [r for r in [await self.sent(host, sent.amends)] if r is not None]
-        elif status_code in TAKE_BACK and sent.amendments:
-            records += [r for r in [await self.sent(host, sent.amendments[-1].doc_id)] if r]
+        latest = sent.amendments[-1].doc_id if sent.amendments else ""
+        related = sent.amends or (latest if status_code in TAKE_BACK else "")
+        if related and (other := await self.sent(host, related)) is not None:
+            records.append(other)
         for record in records:
             for leg in record.legs:
                 if leg.organ_id == receiver:
