@@ -95,6 +95,10 @@ class AdapterState(Protocol):
 
     async def put(self, key: str, value: str) -> None: ...
 
+    async def purge(self, prefix: str, before: float) -> int:
+        """Forget the keys starting with ``prefix`` last put before ``before`` (Unix time)."""
+        ...
+
 
 class InboundMessage(msgspec.Struct, kw_only=True):
     """Something an adapter fetched from its upstream for another configured upstream.
@@ -132,17 +136,67 @@ class InboundRefused(Exception):
         self.detail = detail
 
 
+class MailboxItem(msgspec.Struct, kw_only=True):
+    """One message held in an agency's mailbox here, as ``AdapterMailboxes`` lists it."""
+
+    box: str
+    item: str
+    message_id: str
+    """Its id on record in the message log (the same as ``AdapterHost.accept`` would give)."""
+    headers: dict[str, str]
+    """The headers of the message held (its ``InboundMessage.request.headers``)."""
+    state: Literal["initial", "processing", "done", "fail"]
+    """``initial`` until its owner settles it (the national axis's words)."""
+    reason: str = ""
+    created_at: float
+    updated_at: float
+
+
+class AdapterMailboxes(Protocol):
+    """Mailboxes kept in the gateway's store for those who pull (``AdapterHost.hold``).
+
+    Durable and shared by replicas, like ``AdapterState``; each adapter sees only its own.
+    """
+
+    async def items(self, box: str, limit: int) -> list[MailboxItem]:
+        """The items of ``box`` not yet ``done`` or ``fail``, oldest first."""
+        ...
+
+    async def get(self, box: str, item: str) -> MailboxItem | None: ...
+
+    async def body(self, box: str, item: str) -> bytes | None:
+        """The message held, as it was given to ``hold``."""
+        ...
+
+    async def settle(
+        self, box: str, item: str, state: Literal["processing", "done", "fail"], reason: str
+    ) -> MailboxItem | None:
+        """Set an item's state (its owner read it, or refused it); None if there is none."""
+        ...
+
+    async def purge(self, before: float) -> int:
+        """Delete the ``done`` and ``fail`` items last changed before ``before``."""
+        ...
+
+
 class AdapterHost(Protocol):
     """What the running gateway offers an adapter that needs more than ``handle``."""
 
     name: str
     """The upstream's configured name."""
     state: AdapterState
+    mailboxes: AdapterMailboxes
 
     async def accept(self, message: InboundMessage) -> tuple[str, bool]:
         """Store ``message`` durably for delivery; (message id, False if the key was seen).
 
         ``InboundRefused`` if it cannot be taken (its signatures, when asked to check them).
+        """
+        ...
+
+    async def hold(self, box: str, item: str, message: InboundMessage) -> tuple[str, bool]:
+        """Keep ``message`` in mailbox ``box`` as ``item`` until its owner pulls it (instead of
+        delivering it to ``message.upstream``): checked, durable and on record as ``accept``.
         """
         ...
 

@@ -176,6 +176,10 @@ class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=
     page_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     """Messages of each kind (documents, statuses) taken from the mailbox per poll; the default
     ``limit`` of the list operations."""
+    retention: Duration = "90d"
+    """How long the record of a document sent through the province's own axis (where each
+    leg went, what each receiver answered) and a settled (``done``, ``fail``) mailbox item
+    are kept after they last changed. An item not yet settled is kept until it is."""
     tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
 
