@@ -95,6 +95,11 @@ class AdapterState(Protocol):
 
     async def put(self, key: str, value: str) -> None: ...
 
+    async def swap(self, key: str, expected: str | None, value: str) -> bool:
+        """Put ``value`` only if the key still holds ``expected`` (None: absent); False if
+        another request or replica changed it first: read again and retry."""
+        ...
+
     async def purge(self, prefix: str, before: float) -> int:
         """Forget the keys starting with ``prefix`` last put before ``before`` (Unix time)."""
         ...

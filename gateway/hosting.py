@@ -53,16 +53,33 @@ class StoredState:
             value = (await connection.execute(query)).scalar()
         return None if value is None else str(value)
 
-    async def put(self, key: str, value: str) -> None:
+    def _insert(self, key: str, value: str) -> Any:
+        """An INSERT in the store's dialect, which can say what to do on a conflict."""
         dialect = postgresql if self.store.engine.dialect.name == "postgresql" else sqlite
         row = {"upstream": self.upstream, "key": key, "value": value, "updated_at": time.time()}
-        insert = dialect.insert(adapter_state).values(**row)
+        return dialect.insert(adapter_state).values(**row)
+
+    async def put(self, key: str, value: str) -> None:
+        insert = self._insert(key, value)
         upsert = insert.on_conflict_do_update(
             index_elements=[adapter_state.c.upstream, adapter_state.c.key],
             set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at},
         )
         async with self.store.engine.begin() as connection:
             await connection.execute(upsert)
+
+    async def swap(self, key: str, expected: str | None, value: str) -> bool:
+        c = adapter_state.c
+        if expected is None:
+            change = self._insert(key, value).on_conflict_do_nothing()
+        else:
+            change = (
+                adapter_state.update()
+                .where(c.upstream == self.upstream, c.key == key, c.value == expected)
+                .values(value=value, updated_at=time.time())
+            )
+        async with self.store.engine.begin() as connection:
+            return bool((await connection.execute(change)).rowcount == 1)
 
     async def purge(self, prefix: str, before: float) -> int:
         c = adapter_state.c

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,27 @@ def test_a_local_receivers_status_reaches_the_sender_locally(running: Setup) -> 
     assert "sendEdoc" not in axis_mock(running, "stats")["requests"]
     leg = _receivers(running, doc_id)[SO_TTTT]
     assert leg["status"] == "03" and leg["statusAt"] >= leg["sentAt"]
+
+
+def test_answers_arriving_together_are_all_kept(running: Setup) -> None:
+    """Each answer changes the sender's record; two at once must not overwrite each other."""
+    document = samples.document(To=[samples.SO_TTTT, samples.SO_TC])
+    doc_id = _send(running, edxml.build_bytes(document)).json()["docId"]
+
+    def answer(organ_id: str, status: str) -> int:
+        reply = {
+            "From": {"OrganId": organ_id, "OrganName": organ_id},
+            "ResponseFor": {"OrganId": UBND, "DocumentId": document.header.DocumentId},
+            "StatusCode": status,
+        }
+        url = f"{running.gateway}/v1/document-statuses"
+        return httpx.post(url, json=reply, headers=KEY, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for status in ("03", "04", "05"):  # received, assigned, in progress: both, each time
+            assert list(pool.map(answer, [SO_TTTT, SO_TC], [status] * 2)) == [201, 201]
+            receivers = _receivers(running, doc_id)
+            assert [receivers[SO_TTTT]["status"], receivers[SO_TC]["status"]] == [status] * 2
 
 
 def test_a_national_receivers_status_shows_on_the_senders_record(running: Setup) -> None:

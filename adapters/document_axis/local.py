@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -162,8 +163,7 @@ class LocalExchange:
         if original is not None:
             sent.amends = original.doc_id
             amendment = Amendment(doc_id=sent.doc_id, business=sent.business, sent_at=now())
-            original.amendments.append(amendment)
-            await self._put(host, original)
+            await self._change(host, original.doc_id, lambda old: old.amendments.append(amendment))
         await self._put(host, sent)
         sent_again = original is not None and original.document_id == sent.document_id
         if sent.document_id and not sent_again:  # answers to the same DocumentId: the original
@@ -172,6 +172,17 @@ class LocalExchange:
     @staticmethod
     async def _put(host: AdapterHost, sent: Sent) -> None:
         await host.state.put(f"doc:{sent.doc_id}", msgspec.json.encode(sent).decode())
+
+    @staticmethod
+    async def _change(host: AdapterHost, doc_id: str, change: Callable[[Sent], None]) -> None:
+        """Apply ``change`` to the record as it is now: answers from several receivers (or
+        replicas) arrive together, and none may overwrite another's."""
+        key = f"doc:{doc_id}"
+        while (raw := await host.state.get(key)) is not None:
+            record = msgspec.json.decode(raw, type=Sent)
+            change(record)
+            if await host.state.swap(key, raw, msgspec.json.encode(record).decode()):
+                return
 
     async def sent(self, host: AdapterHost, doc_id: str) -> Sent | None:
         raw = await host.state.get(f"doc:{doc_id}")
@@ -186,16 +197,17 @@ class LocalExchange:
         sent = await self.original(host, document_id)
         if sent is None:
             return
-        records = [sent]
         latest = sent.amendments[-1].doc_id if sent.amendments else ""
         related = sent.amends or (latest if status_code in TAKE_BACK else "")
-        if related and (other := await self.sent(host, related)) is not None:
-            records.append(other)
-        for record in records:
+        answered_at = now()
+
+        def note(record: Sent) -> None:
             for leg in record.legs:
                 if leg.organ_id == receiver:
-                    leg.status, leg.status_at = status_code, now()
-            await self._put(host, record)
+                    leg.status, leg.status_at = status_code, answered_at
+
+        for doc_id in (sent.doc_id, related) if related else (sent.doc_id,):
+            await self._change(host, doc_id, note)
         await host.state.put(f"ref:{document_id}", sent.doc_id)  # kept as long as the record
 
     async def receivers(self, host: AdapterHost, sent: Sent) -> list[dict[str, Any]]:
