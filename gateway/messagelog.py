@@ -201,19 +201,22 @@ _CANONICAL = msgspec.json.Encoder(order="sorted")
 def record_hash(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> str:
     """The chain link: SHA-256 over the previous hash and every stored field, in a fixed order
     (canonical JSON: keys sorted, ``log_id`` and ``seq`` among them)."""
-    fields = msgspec.structs.asdict(record)
-    fields["log_id"] = log_id
-    fields["seq"] = seq
-    return hashlib.sha256(prev_hash.encode() + _CANONICAL.encode(fields)).hexdigest()
+    return str(linked_row(prev_hash, log_id, seq, record)["hash"])
+
+
+def linked_row(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> dict[str, Any]:
+    """``record`` as its ``message_log`` row: its fields, its place in the chain, its hash."""
+    row = msgspec.structs.asdict(record)
+    row["log_id"] = log_id
+    row["seq"] = seq
+    digest = hashlib.sha256(prev_hash.encode() + _CANONICAL.encode(row)).hexdigest()
+    row["prev_hash"], row["hash"] = prev_hash, digest
+    return row
 
 
 def default_log_id() -> str:
     """Unique per process run: replicas sharing a database each keep their own chain."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-_ROW_LAYOUT = ("log_id", "seq", *AuditRecord.__struct_fields__, "prev_hash", "hash")
-"""How ``_commit`` lays a record out: the order of ``message_log``'s columns."""
 
 
 class MessageLog:
@@ -272,12 +275,12 @@ class MessageLog:
         seq, last = self._seq, self._last_hash
         started = time.perf_counter()
         try:
-            rows: list[tuple[Any, ...]] = []
+            rows = []
             for record, _ in batch:
                 seq += 1
-                digest = record_hash(last, self.log_id, seq, record)
-                rows.append((self.log_id, seq, *msgspec.structs.astuple(record), last, digest))
-                last = digest
+                row = linked_row(last, self.log_id, seq, record)
+                rows.append(row)
+                last = row["hash"]
             await self._appender.append(rows)
         except Exception as exc:
             log.error("message_log_write_failed", error=type(exc).__name__, records=len(batch))

@@ -59,6 +59,8 @@ def record(index: int, at: float | None = None) -> AuditRecord:
         status=200,
         request_sha256=sha256_hex(b"request %d" % index),
         response_sha256=sha256_hex(b"response %d" % index),
+        request_body=bytes([index % 256, 0, 255]) if index % 2 else None,  # not UTF-8
+        signature='{"valid": true, "signer": "Nguyễn Văn An"}' if index % 3 else None,
     )
 
 
