@@ -1,4 +1,4 @@
-"""A dedicated connection that appends batches of rows to one table, off the event loop.
+"""A dedicated connection that appends batches of rows to one table, cheaply for the loop.
 
 The message log commits a batch for every group of requests waiting on it, so
 its commit latency is every request's latency, and whatever the commit costs
@@ -7,15 +7,16 @@ cost six round trips (checkout, BEGIN, insert, COMMIT, return, ping); here it
 is one statement on a connection of its own, so nothing else writes through
 it and batches are committed in order:
 
-- PostgreSQL: one ``executemany`` on an asyncpg connection (asyncpg runs it as
-  one atomic, pipelined statement: one round trip).
+- PostgreSQL: one ``INSERT … SELECT … FROM json_to_recordset($1)`` on an
+  asyncpg connection, the batch as one JSON parameter: one atomic statement,
+  one round trip (``_PostgresAppender``).
 - SQLite: a thread with its own ``sqlite3`` connection. The loop hands it the
   batch and awaits a future; the thread runs ONE multi-row ``INSERT`` in
   autocommit mode, so insert, commit and fsync happen inside a single
   ``sqlite3_step`` with the GIL released. ``executemany`` would not do: it
   releases and retakes the GIL for every row, and a thread retaking the GIL
-  from a busy loop waits up to the interpreter's switch interval (5 ms) each
-  time. Here the thread takes the GIL twice per batch (to bind, then to hand
+  from a busy loop can wait up to the interpreter's switch interval (5 ms)
+  each time. Here the thread takes the GIL twice per batch (to bind, then to hand
   the result back), and waiting for another writer's lock (``busy_timeout``)
   holds nobody but the thread.
 """
