@@ -127,7 +127,8 @@ def on_store(url: str, work: Callable[[Store], Awaitable[T]], *, migrate: bool =
         finally:
             await store.close()
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as the gateway
+        return runner.run(main())
 
 
 async def count_records(store: Store) -> int:
@@ -279,16 +280,9 @@ async def append_records(store: Store, records: int, tasks: int) -> tuple[float,
 
 def measure_writer(backend: str, records: int, tasks: int, temp: Path) -> WriterRun:
     with database(backend, temp) as url:
-
-        async def main() -> tuple[float, float, float]:
-            store = await open_store(url, str(run.BENCH))
-            try:
-                return await append_records(store, records, tasks)
-            finally:
-                await store.close()
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as the gateway
-            cpu, loop, wall = runner.run(main())
+        cpu, loop, wall = on_store(
+            url, lambda store: append_records(store, records, tasks), migrate=True
+        )
     done = records // tasks * tasks
     return WriterRun(backend, done, tasks, done / wall, cpu / done * 1e6, loop / done * 1e6)
 
