@@ -159,7 +159,7 @@ class _SqliteAppender:
         connection.execute(statement, [value for row in rows for value in self.values(row)])
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=128)  # as many as sqlite3 keeps compiled
 def _multi_row(insert: str, row_marks: str, count: int) -> str:
     return insert + ", ".join(itertools.repeat(row_marks, count))
 
