@@ -16,14 +16,21 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import msgspec
 
 
+class ConfiguredNames(msgspec.Struct, frozen=True, kw_only=True):
+    """What the rest of the configuration names, for settings that refer to it."""
+
+    upstreams: Collection[str]
+    clients: Collection[str]
+
+
 class AdapterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base of every adapter's settings: the keys of an ``upstreams`` entry besides ``type``."""
 
     description: str = ""
 
-    def issues(self, upstreams: Collection[str]) -> list[tuple[tuple[str, ...], str]]:
+    def issues(self, names: ConfiguredNames) -> list[tuple[tuple[str | int, ...], str]]:
         """(key path under the entry, message) for what no type check sees, e.g. a name of
-        another upstream not in ``upstreams``; ``config check`` reports each at its line."""
+        another upstream or a client not configured; ``config check`` reports each at its line."""
         return []
 
 

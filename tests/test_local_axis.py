@@ -219,7 +219,7 @@ upstreams:
     agencies:
       "000.00.11.H53": {{name: UBND tỉnh, level: province, upstream: ubnd-qlvb}}
       "000.00.12.H53": so-qlvb
-      "000.00.13.H53": {{name: Sở Tài chính, parent: "000.00.99.H53"}}
+      "000.00.13.H53": {{name: Sở Tài chính, parent: "000.00.99.H53", clients: [nobody]}}
       "00.13.H53": ubnd-qlvb
   ubnd-qlvb: {{type: stub, operations: {{op: {{reply: {{body: {{}}}}}}}}}}
 """
@@ -244,7 +244,7 @@ def test_config_check_refuses_a_malformed_organ_id(tmp_path: Path) -> None:
     assert "expected an agency id like 000.00.12.H53" in text
 
 
-def test_config_check_refuses_unknown_upstreams_and_parents(tmp_path: Path) -> None:
+def test_config_check_refuses_unknown_upstreams_parents_and_clients(tmp_path: Path) -> None:
     path, text = _issues(tmp_path, AXIS.replace('      "00.13.H53": ubnd-qlvb\n', ""))
     assert (
         f"{path}:{_line(path, 'so-qlvb')}: upstreams.axis.agencies['000.00.12.H53']: "
@@ -254,6 +254,9 @@ def test_config_check_refuses_unknown_upstreams_and_parents(tmp_path: Path) -> N
     assert (
         f"{path}:{parent}: upstreams.axis.agencies['000.00.13.H53'].parent: "
         "not an agency of the directory"
+    ) in text, text
+    assert (
+        f"{path}:{parent}: upstreams.axis.agencies['000.00.13.H53'].clients[0]: no such client"
     ) in text, text
 
 
