@@ -30,6 +30,9 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 """Methods a request may be sent again with (RFC 9110 §9.2.2)."""
 ACCEPT_ENCODING = "gzip, deflate"
 """What the client offers, whatever the caller did: it decodes only these."""
+SURPLUS_IDLE = 2.0
+"""Seconds an idle connection beyond ``max_keepalive`` is kept: under steady load more
+than that many are reused all the time, and closing them would mean a connect per call."""
 _ONE_WRITE = 64 * 1024
 """A body up to this size is joined to the head and written once; a larger one is not copied."""
 
@@ -70,6 +73,7 @@ class _Connection(asyncio.Protocol):
         self.head = False
         self.reused = False
         self.closed = False
+        self.idle_since = 0.0
 
     # asyncio.Protocol
 
@@ -295,11 +299,15 @@ class Pool:
 
     def release(self, connection: _Connection) -> None:
         """An answer completed on ``connection``: keep it for the next request, or close it."""
-        if self.closed or len(self.idle) >= self.max_keepalive:
+        if self.closed:
             connection.abort()
             return
         connection.reused = True
-        self.idle.append(connection)
+        connection.idle_since = now = self.loop.time()
+        idle = self.idle
+        idle.append(connection)
+        if len(idle) > self.max_keepalive and idle[0].idle_since < now - SURPLUS_IDLE:
+            idle.pop(0).abort()  # the one least recently used: requests take the newest
         self._wake()
 
     def lost(self, connection: _Connection) -> None:
