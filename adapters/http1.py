@@ -169,7 +169,8 @@ class _Connection(asyncio.Protocol):
         if self.headers_done and not _framed(self.headers):  # the body ran to the close
             self._complete()
             return
-        self._fail(_Closed(not self.received, f"{self.pool.name} {how}"))
+        when = "in the middle of its answer" if self.received else "before answering"
+        self._fail(_Closed(not self.received, f"{self.pool.name} {how} {when}"))
 
     def _expire(self) -> None:
         self._fail(UpstreamTimeout(f"{self.pool.name} did not answer in time"))
@@ -231,23 +232,17 @@ class Pool:
         loop = self.loop
         when = loop.time() + deadline - time.monotonic()  # the deadline on the loop's clock
         connection = self._idle() or await self._connect(when)
-        try:
-            return await connection.send(head, body, when, method == "HEAD")
-        except _Closed as closed:
-            if not (closed.early and connection.reused and method in IDEMPOTENT):
-                raise UpstreamUnavailable(f"connection to {closed.reason}") from None
-        except BaseException:  # cancelled by the caller's deadline: the answer is lost
-            connection.abort()
-            raise
-        # It was closed while idle, the close crossing our request: once more on a new one.
-        connection = await self._connect(when)
-        try:
-            return await connection.send(head, body, when, method == "HEAD")
-        except _Closed as closed:
-            raise UpstreamUnavailable(f"connection to {closed.reason}") from None
-        except BaseException:
-            connection.abort()
-            raise
+        while True:
+            try:
+                return await connection.send(head, body, when, method == "HEAD")
+            except _Closed as closed:
+                if not (closed.early and connection.reused and method in IDEMPOTENT):
+                    raise UpstreamUnavailable(closed.reason) from None
+            except BaseException:  # cancelled by the caller's deadline: the answer is lost
+                connection.abort()
+                raise
+            # Closed while idle, the close crossing our request: once more on a new connection.
+            connection = await self._connect(when)
 
     async def _connect(self, when: float) -> _Connection:
         while self.open >= self.max_connections:  # rare: wait for one to come back or close
@@ -256,13 +251,14 @@ class Pool:
             try:
                 async with asyncio.timeout_at(when):
                     await waiter
-            except TimeoutError:
-                raise UpstreamTimeout(
-                    f"{self.name}: no free connection in time ({self.max_connections} busy)"
-                ) from None
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken as it gave up: the turn passes to the next one
+                if isinstance(exc, TimeoutError):
+                    raise UpstreamTimeout(
+                        f"{self.name}: no free connection in time ({self.max_connections} busy)"
+                    ) from None
+                raise
             connection = self._idle()
             if connection is not None:
                 return connection
