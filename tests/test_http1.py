@@ -115,6 +115,7 @@ def test_keep_alive_reuses_one_connection() -> None:
         async with Upstream(lambda u, r, w: keep_answering(OK, u, r, w)) as upstream:
             client = pool(upstream.port)
             answers = [await call(client) for _ in range(3)]
+            assert not client.busy  # no answer is still watched for its deadline
             await client.aclose()
         assert [(a.status, a.body) for a in answers] == [(200, b"ok")] * 3
         assert answers[0].headers == [(b"content-type", b"text/plain"), (b"content-length", b"2")]
@@ -256,7 +257,7 @@ def test_an_upstream_that_never_answers_times_out_and_loses_the_connection() -> 
             with pytest.raises(UpstreamTimeout, match="up did not answer in time"):
                 await call(client, seconds=0.2)
             await asyncio.wait_for(gone.wait(), 5)
-            assert client.open == 0
+            assert (client.open, client.busy) == (0, set())
             await client.aclose()
 
     run(test)
