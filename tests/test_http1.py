@@ -104,6 +104,17 @@ async def keep_answering(answer: bytes, upstream: Upstream, reader: Any, writer:
         await writer.drain()
 
 
+def answer_once(answer: bytes) -> Handler:
+    """Read one request, write ``answer``, close the connection."""
+
+    async def handler(upstream: Upstream, reader: Any, writer: Any) -> None:
+        await upstream.read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+
+    return handler
+
+
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """On asyncio's loop and on uvloop, the gateway's."""
     asyncio.run(test())
@@ -144,13 +155,9 @@ def test_chunked_answer_is_joined() -> None:
 
 
 def test_an_answer_that_ends_with_the_connection() -> None:
-    async def answer(upstream: Upstream, reader: Any, writer: Any) -> None:
-        await upstream.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end")
-        await writer.drain()
-
     async def test() -> None:
-        async with Upstream(answer) as upstream:
+        answer = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end"
+        async with Upstream(answer_once(answer)) as upstream:
             client = pool(upstream.port)
             answers = [await call(client), await call(client)]
             await client.aclose()
@@ -206,13 +213,8 @@ def test_a_closed_keep_alive_connection_is_not_retried_for_post() -> None:
 
 
 def test_an_upstream_that_closes_an_idle_connection_costs_no_failure() -> None:
-    async def handler(upstream: Upstream, reader: Any, writer: Any) -> None:
-        await upstream.read_request(reader)
-        writer.write(OK)
-        await writer.drain()  # then closes at once: the client sees it while idle
-
     async def test() -> None:
-        async with Upstream(handler) as upstream:
+        async with Upstream(answer_once(OK)) as upstream:  # the client sees the close while idle
             client = pool(upstream.port)
             await call(client)
             await asyncio.sleep(0.05)
@@ -225,13 +227,9 @@ def test_an_upstream_that_closes_an_idle_connection_costs_no_failure() -> None:
 
 
 def test_a_body_cut_short_is_unavailable_and_not_retried() -> None:
-    async def handler(upstream: Upstream, reader: Any, writer: Any) -> None:
-        await upstream.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b")
-        await writer.drain()
-
     async def test() -> None:
-        async with Upstream(handler) as upstream:
+        cut = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b"
+        async with Upstream(answer_once(cut)) as upstream:
             client = pool(upstream.port)
             with pytest.raises(UpstreamUnavailable, match="up closed the connection"):
                 await call(client)
