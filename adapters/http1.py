@@ -105,6 +105,10 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self.waiter is None:  # bytes after the answer, in the same packet: not HTTP we know
+            raise httptools.HttpParserError("data after the answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 

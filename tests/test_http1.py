@@ -295,6 +295,18 @@ def test_calls_past_max_connections_wait_for_a_free_one() -> None:
     run(test)
 
 
+def test_bytes_after_an_answer_drop_the_connection() -> None:
+    async def test() -> None:
+        async with Upstream(lambda u, r, w: keep_answering(OK + OK, u, r, w)) as upstream:
+            client = pool(upstream.port)
+            answers = [await call(client), await call(client)]
+            await client.aclose()
+        assert [a.body for a in answers] == [b"ok", b"ok"]
+        assert upstream.connections == 2  # the second answer nobody asked for: not reused
+
+    run(test)
+
+
 def test_a_closed_port_is_unavailable() -> None:
     async def test() -> None:
         client = pool(free_port())
