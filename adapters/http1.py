@@ -78,6 +78,8 @@ class _Connection(asyncio.Protocol):
         self.head = False
         self.reused = False
         self.closed = False
+        self.counted = False
+        """In the pool's ``open`` count: from ``create_connection``'s return to its loss."""
         self.idle_since = 0.0
 
     # asyncio.Protocol
@@ -295,6 +297,10 @@ class Pool:
         except BaseException:
             self._gone()
             raise
+        if connection.closed:  # lost before create_connection returned: not counted by lost()
+            self._gone()
+            raise UpstreamUnavailable(f"{self.name} closed the connection at once")
+        connection.counted = True
         return connection
 
     def watch(self, connection: _Connection) -> None:
@@ -333,7 +339,9 @@ class Pool:
     def lost(self, connection: _Connection) -> None:
         if connection in self.idle:
             self.idle.remove(connection)
-        self._gone()
+        if connection.counted:  # else _connect, which has not returned it, takes it off
+            connection.counted = False
+            self._gone()
 
     def _gone(self) -> None:
         self.open -= 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -313,6 +314,23 @@ def test_a_closed_port_is_unavailable() -> None:
         with pytest.raises(UpstreamUnavailable, match="cannot connect to up"):
             await call(client)
         assert client.open == 0
+
+    run(test)
+
+
+def test_a_failed_tls_handshake_is_unavailable_and_frees_its_slot() -> None:
+    async def plain(upstream: Upstream, reader: Any, writer: Any) -> None:
+        writer.write(OK)  # plain HTTP at once, where the client waits for a TLS server hello
+        await writer.drain()
+
+    async def test() -> None:
+        async with Upstream(plain) as upstream:
+            client = pool(upstream.port)
+            client.context = ssl.create_default_context()
+            for _ in range(2):
+                with pytest.raises(UpstreamUnavailable, match="cannot connect to up"):
+                    await client.request("GET", head(), b"", time.monotonic() + 5)
+            assert client.open == 0
 
     run(test)
 
