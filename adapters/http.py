@@ -111,7 +111,7 @@ class HttpAdapter:
     async def handle(self, request: GatewayRequest) -> GatewayResponse:
         method, target = self._target(request)
         if request.query:
-            target = f"{target}?{request.query}"
+            target = f"{target}{'&' if '?' in target else '?'}{request.query}"
         headers = {**self.defaults, **request.headers, **self.headers}
         outbound = OUTBOUND_HEADERS.get()
         if outbound:
@@ -155,7 +155,9 @@ class HttpAdapter:
         if method and method not in _METHODS:
             raise UpstreamError(f"operation {operation!r}: unknown method {method!r}")
         path = _PARAM.sub(lambda m: quote(request.path_params.get(m[1], ""), safe=""), path)
-        return method or request.method, self.prefix + quote(path, safe=_PATH_SAFE + "%")
+        path, mark, query = path.partition("?")  # a query in the operation is sent as written
+        target = self.prefix + quote(path, safe=_PATH_SAFE + "%") + mark + query
+        return method or request.method, target
 
     async def check(self) -> UpstreamHealth:
         if self.settings.health_path is None:

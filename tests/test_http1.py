@@ -406,3 +406,18 @@ def test_adapter_request_head_and_answer_mapping() -> None:
         assert sent_body == b"{}"
 
     run(test)
+
+
+def test_adapter_targets() -> None:
+    """Where the adapter sends a call: paths percent-encoded once, an operation's query kept."""
+    settings = msgspec.convert({"base_url": "https://up.example/v2"}, HttpSettings)
+    adapter = HttpAdapter("up", settings, AdapterContext(".", "."))
+
+    def target(operation: str, path: str = "/x", **params: str) -> tuple[str, str]:
+        request = GatewayRequest(operation=operation, method="POST", path=path, path_params=params)
+        return adapter._target(request)
+
+    assert target("", "/a b/ü") == ("POST", "/v2/a%20b/%C3%BC")
+    assert target("GET /records/{so}", so="HT/01?x") == ("GET", "/v2/records/HT%2F01%3Fx")
+    assert target("/search?kind=1&q={so}", so="a") == ("POST", "/v2/search?kind=1&q=a")
+    assert adapter.defaults["host"] == "up.example"
