@@ -42,6 +42,8 @@ _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _PATH_SAFE = "/!$&'()*+,;=:@"
 """Kept as they are in a path (RFC 3986 pchar); everything else is percent-encoded."""
+_DECODED = {"accept-encoding": ACCEPT_ENCODING}
+"""Offered whatever the caller accepts: the gateway reads the answer, so it must decode it."""
 # Response headers the gateway recomputes or that describe the upstream's connection.
 _DROPPED = frozenset(
     {
@@ -112,7 +114,7 @@ class HttpAdapter:
         method, target = self._target(request)
         if request.query:
             target = f"{target}{'&' if '?' in target else '?'}{request.query}"
-        headers = {**self.defaults, **request.headers, **self.headers}
+        headers = {**self.defaults, **request.headers, **self.headers, **_DECODED}
         outbound = OUTBOUND_HEADERS.get()
         if outbound:
             headers.update(outbound)
@@ -132,7 +134,6 @@ class HttpAdapter:
         body = request.body
         lines = [f"{method} {target} HTTP/1.1\r\n"]
         lines.extend([f"{name}: {value}\r\n" for name, value in headers.items()])
-        lines.append(f"accept-encoding: {ACCEPT_ENCODING}\r\n")
         if body or method in ("POST", "PUT", "PATCH"):
             lines.append(f"content-length: {len(body)}\r\n")
         lines.append("\r\n")

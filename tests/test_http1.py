@@ -397,7 +397,9 @@ def test_adapter_request_head_and_answer_mapping() -> None:
         sent, sent_body = upstream.requests[0]
         lines = sent.decode().split("\r\n")
         assert lines[0] == "POST /api/ho%20tich/100%25?a=1&b=%20 HTTP/1.1"
-        fields = dict(line.split(": ", 1) for line in lines[1:] if line)
+        pairs = [line.split(": ", 1) for line in lines[1:] if line]
+        fields = dict(pairs)
+        assert len(fields) == len(pairs)  # each header once
         assert fields["host"] == f"127.0.0.1:{upstream.port}"
         assert fields["x-upstream-token"] == "t0ken"  # the upstream's settings win
         assert fields["accept-encoding"] == "gzip, deflate"  # only what the gateway decodes
