@@ -155,6 +155,21 @@ def test_chunked_answer_is_joined() -> None:
     run(test)
 
 
+def test_a_large_body_goes_whole_both_ways() -> None:
+    large = bytes(range(256)) * 1024  # 256 KiB: past the single write, many reads
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: " + str(len(large)).encode() + b"\r\n\r\n"
+
+    async def test() -> None:
+        async with Upstream(lambda u, r, w: keep_answering(answer + large, u, r, w)) as upstream:
+            client = pool(upstream.port)
+            got = await call(client, "POST", large)
+            await client.aclose()
+        assert upstream.requests[0][1] == large
+        assert got.body == large
+
+    run(test)
+
+
 def test_an_answer_that_ends_with_the_connection() -> None:
     async def test() -> None:
         answer = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end"
