@@ -256,10 +256,8 @@ def test_a_body_cut_short_is_unavailable_and_not_retried() -> None:
 
 
 def test_an_upstream_that_never_answers_times_out_and_loses_the_connection() -> None:
-    lost = asyncio.Event
-
     async def test() -> None:
-        gone = lost()
+        gone = asyncio.Event()
 
         async def handler(upstream: Upstream, reader: Any, writer: Any) -> None:
             await upstream.read_request(reader)
