@@ -34,9 +34,9 @@ SURPLUS_IDLE = 2.0
 """Seconds an idle connection beyond ``max_keepalive`` is kept: under steady load more
 than that many are reused all the time, and closing them would mean a connect per call."""
 SWEEP = 0.1
-"""Seconds between two looks for answers past their deadline: one timer per pool, not one per
-request (a timer each cost ~20 µs a call). The gateway's own deadline fires on time; this
-one stops the wait and drops the connection for any other caller."""
+"""Seconds between two looks for answers past their deadline: one timer per pool, not one
+per request (uvloop's ``call_at`` and ``cancel``: 5 µs a call). The gateway's own deadline
+fires on time; this one stops the wait and drops the connection for any other caller."""
 _ONE_WRITE = 64 * 1024
 """A body up to this size is joined to the head and written once; a larger one is not copied."""
 
