@@ -75,11 +75,8 @@ class Persistence:
         cls, loaded: LoadedConfig, resolve: Resolve, serves: Callable[[str], bool]
     ) -> Persistence:
         config = loaded.config
-        # One connection per delivery in flight, plus the log writer and the requests.
-        pool = config.delivery.concurrency * max(1, len(config.upstreams)) + 10
-        store = await open_store(
-            config.storage.url, os.path.dirname(loaded.path), pool_size=min(pool, 100)
-        )
+        # The delivery worker writes in batches from one loop: the requests need the rest.
+        store = await open_store(config.storage.url, os.path.dirname(loaded.path), pool_size=20)
         log_id = default_log_id()
         message_log = MessageLog(store, log_id) if config.message_log.enabled else None
         if message_log is not None:
