@@ -25,10 +25,12 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Adapter, GatewayRequest, GatewayResponse
 from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
@@ -139,7 +141,15 @@ class DeliveryQueue:
             )
         self.arrived.set()
 
-    async def claim(self, worker: str, upstream: str, limit: int) -> list[Claimed]:
+    def transaction(
+        self, within: AsyncConnection | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction of its own, or ``within`` one the caller holds (the worker's turn)."""
+        return self.store.engine.begin() if within is None else contextlib.nullcontext(within)
+
+    async def claim(
+        self, worker: str, upstream: str, limit: int, within: AsyncConnection | None = None
+    ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries of ``upstream`` for ``worker``."""
         now = time.time()
         c = deliveries.c
@@ -177,11 +187,11 @@ class DeliveryQueue:
                 c.request,
             )
         )
-        async with self.store.engine.begin() as connection:
+        async with self.transaction(within) as connection:
             rows = (await connection.execute(claim)).all()
         return [Claimed.of_row(row) for row in rows]
 
-    async def pending_upstreams(self) -> list[str]:
+    async def pending_upstreams(self, within: AsyncConnection | None = None) -> list[str]:
         now = time.time()
         c = deliveries.c
         query = (
@@ -194,7 +204,7 @@ class DeliveryQueue:
             )
             .distinct()
         )
-        async with self.store.engine.connect() as connection:
+        async with self.transaction(within) as connection:
             return [row[0] for row in (await connection.execute(query)).all()]
 
     async def release(self, worker: str, ids: Sequence[str]) -> int:
@@ -255,7 +265,9 @@ class DeliveryQueue:
         (state,) = await self.finish_many(worker, [Finished(claimed, outcome, started)])
         return state
 
-    async def finish_many(self, worker: str, finished: Sequence[Finished]) -> list[str]:
+    async def finish_many(
+        self, worker: str, finished: Sequence[Finished], within: AsyncConnection | None = None
+    ) -> list[str]:
         """Record attempts and move their deliveries on, in one transaction; the new state of
         each (``LEASE_LOST`` where another worker took the delivery over meanwhile).
 
@@ -287,7 +299,7 @@ class DeliveryQueue:
         )
         states: list[str] = []
         moves: list[dict[str, Any]] = []
-        async with self.store.engine.begin() as connection:
+        async with self.transaction(within) as connection:
             held = set((await connection.execute(mine)).scalars())
             for done in finished:
                 if done.claimed.id not in held:  # our lease expired; another worker owns it
@@ -541,8 +553,7 @@ class DeliveryWorker:
         while True:
             self.queue.arrived.clear()
             try:
-                await self._flush()
-                await self._poll()
+                await self._turn()
             except Exception:
                 log.exception("delivery_poll_failed", worker=self.worker_id)
             else:
@@ -551,20 +562,34 @@ class DeliveryWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.queue.arrived.wait(), timeout=interval)
 
-    async def _poll(self) -> None:
+    async def _turn(self) -> None:
+        """Write what ended and claim for the free slots: one transaction, one connection."""
+        batch, self._ended = self._ended, []
+        try:
+            async with self.queue.transaction() as connection:
+                states = await self.queue.finish_many(self.worker_id, batch, connection)
+                claimed = await self._claim(connection)
+        except BaseException:
+            self._ended[:0] = batch  # written on the next turn (or their leases bring them back)
+            raise
+        self._written(batch, states)
+        for one in claimed:  # started once their leases are committed
+            self._inflight[one.upstream] = self._inflight.get(one.upstream, 0) + 1
+            self._active.add(one.id)
+            task = asyncio.create_task(self._deliver(one))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _claim(self, connection: AsyncConnection) -> list[Claimed]:
         limit = self.queue.settings.concurrency
-        for upstream in await self.queue.pending_upstreams():
+        claimed: list[Claimed] = []
+        for upstream in await self.queue.pending_upstreams(connection):
             if not self.serves(upstream):  # another replica's config may have it
                 continue
             free = limit - self._inflight.get(upstream, 0)
-            if free <= 0:
-                continue
-            for claimed in await self.queue.claim(self.worker_id, upstream, free):
-                self._inflight[upstream] = self._inflight.get(upstream, 0) + 1
-                self._active.add(claimed.id)
-                task = asyncio.create_task(self._deliver(claimed))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            if free > 0:
+                claimed += await self.queue.claim(self.worker_id, upstream, free, connection)
+        return claimed
 
     async def _deliver(self, claimed: Claimed) -> None:
         started = time.time()
@@ -585,14 +610,8 @@ class DeliveryWorker:
             self._inflight[claimed.upstream] -= 1
             self.queue.arrived.set()  # a slot is free, an outcome to write
 
-    async def _flush(self) -> None:
-        """Write the attempts that ended (one transaction), then put the final ones on record."""
-        batch, self._ended = self._ended, []
-        try:
-            states = await self.queue.finish_many(self.worker_id, batch)
-        except BaseException:
-            self._ended[:0] = batch  # written on the next turn (or their leases bring them back)
-            raise
+    def _written(self, batch: list[Finished], states: list[str]) -> None:
+        """Count and log the attempts just written; put the final ones on record."""
         final = []
         for done, state in zip(batch, states, strict=True):
             claimed = done.claimed
@@ -672,10 +691,11 @@ class DeliveryWorker:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        batch, self._ended = self._ended, []
         try:
-            await self._flush()
+            self._written(batch, await self.queue.finish_many(self.worker_id, batch))
         except Exception:  # their leases expire; the upstream sees the same key again
-            log.exception("delivery_flush_failed", messages=len(self._ended))
+            log.exception("delivery_flush_failed", messages=len(batch))
         await asyncio.gather(*self._records, return_exceptions=True)
         if self._active:
             try:

@@ -45,8 +45,11 @@ class Persistence:
         message_log: MessageLog | None,
         queue: DeliveryQueue,
         idempotency: IdempotencyStore,
+        process_id: str,
     ) -> None:
         config = loaded.config
+        self.process_id = process_id
+        """This process among those sharing the database: its log chain, leases, claims."""
         self.config_dir = os.path.dirname(loaded.path)
         self.store = store
         self.message_log = message_log
@@ -65,6 +68,7 @@ class Persistence:
             else None
         )
         self.keep_finished = seconds(config.delivery.keep_finished)
+        self.background_lease = seconds(config.storage.background_lease)
         self.delivery_drain = min(seconds(config.server.shutdown_grace), DELIVERY_DRAIN_SECONDS)
         self.worker: DeliveryWorker | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -87,6 +91,7 @@ class Persistence:
             message_log,
             DeliveryQueue(store, config.delivery),
             IdempotencyStore(store, seconds(config.idempotency.ttl)),
+            log_id,
         )
         persistence.worker = DeliveryWorker(
             persistence.queue, log_id, resolve, persistence._delivered, serves

@@ -277,7 +277,7 @@ def test_a_worker_claims_only_for_upstreams_it_has(tmp_path: Path) -> None:
         request = GatewayRequest(operation="/x", method="POST", path="/x")
         await queue.enqueue("m1", client="a", route="r", upstream="elsewhere", request=request)
         worker = DeliveryWorker(queue, "w", lambda r, u: None, nothing, lambda u: u != "elsewhere")
-        await worker._poll()
+        await worker._turn()
         view = await queue.get("m1")
         await store.close()
         assert view is not None

@@ -85,7 +85,7 @@ class DocumentAxisAdapter:
         self._host = host
         if self.settings.agencies and self._poller is None:
             poller = Poller(self.name, self.settings, self.axis, host)
-            self._poller = asyncio.create_task(poller.run(), name=f"{self.name}-poller")
+            self._poller = host.run_once(f"{self.name}-poller", poller.run)  # one per deployment
 
     async def handle(self, request: GatewayRequest) -> GatewayResponse:
         operation = request.operation.strip()

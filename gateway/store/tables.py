@@ -154,3 +154,14 @@ access_requests = sa.Table(
 )
 sa.Index("access_requests_pair", access_requests.c.client, access_requests.c.service)
 sa.Index("access_requests_state", access_requests.c.state)
+
+# Work that runs in one process of the deployment at a time (a hosted adapter's poller):
+# ``holder`` (a process id) owns ``name`` until ``expires_at``, renewing it while alive.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("taken_at", sa.Float, nullable=False),
+)
