@@ -499,6 +499,20 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
     )
 
 
+def drain_medians(runs: list[DrainRun]) -> dict[int, dict[str, float]]:
+    """Per number of processes: the median msg/s and CPU per message of its runs."""
+    medians = {}
+    for gateways in sorted({r.gateways for r in runs}):
+        mine = [r for r in runs if r.gateways == gateways]
+        cpu = [r.gateway_cpu_ms_per_message for r in mine if r.gateway_cpu_ms_per_message]
+        medians[gateways] = {
+            "runs": float(len(mine)),
+            "messages_per_s": statistics.median(r.messages_per_s for r in mine),
+            "gateway_cpu_ms_per_message": statistics.median(cpu) if cpu else float("nan"),
+        }
+    return medians
+
+
 def print_drain_report(runs: list[DrainRun]) -> None:
     header = (
         f"{'gateways':>8} {'concurrency':>11} {'messages':>8} {'seconds':>7} {'msg/s':>7} "
@@ -513,10 +527,17 @@ def print_drain_report(runs: list[DrainRun]) -> None:
             f"{r.messages_per_s:>7,.0f} {cpu:>13} {r.postgres_cores:>8.2f} {r.other_cores:>6.2f}  "
             f"{', '.join(map(str, r.per_worker))}"
         )
-    by_count = {r.gateways: r for r in runs}
-    if 1 in by_count and 2 in by_count:
-        scale = by_count[2].messages_per_s / by_count[1].messages_per_s
-        print(f"\ntwo processes / one: {scale:.2f}x")
+    medians = drain_medians(runs)
+    print()
+    for gateways, median in sorted(medians.items()):
+        print(
+            f"median of {median['runs']:.0f} with {gateways} process(es): "
+            f"{median['messages_per_s']:,.0f} msg/s, "
+            f"{median['gateway_cpu_ms_per_message']:.2f} ms gateway CPU per message"
+        )
+    if 1 in medians and 2 in medians:
+        scale = medians[2]["messages_per_s"] / medians[1]["messages_per_s"]
+        print(f"two processes / one (medians): {scale:.2f}x")
     print("every run: upstream requests == distinct keys == messages (exactly once)")
 
 
@@ -597,7 +618,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds per run (10)")
     parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds (2)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (50)")
-    parser.add_argument("--repeat", type=int, default=3, help="log off/on pairs per backend (3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="log off/on pairs per backend; drain runs (3)"
+    )
     parser.add_argument("--backends", default="sqlite,postgresql", help="for part 1")
     parser.add_argument("--messages", type=int, default=5000, help="queued for part 2 (5000)")
     parser.add_argument(
@@ -633,12 +656,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 backends = [b.strip() for b in args.backends.split(",") if b.strip()]
                 log_runs = log_part(wrk, temp, settings, args.repeat, backends)
             if args.only in (None, "drain"):
-                for gateways in (1, 2):
-                    print(f"bench: queue drain with {gateways} gateway(s) ...", file=sys.stderr)
-                    drain_runs.append(
-                        measure_drain(gateways, args.messages, args.concurrency, temp)
-                    )
-                    time.sleep(1.0)
+                for turn in range(args.repeat):  # 1 then 2 processes, interleaved
+                    for gateways in (1, 2):
+                        print(
+                            f"bench: queue drain with {gateways} gateway(s), "
+                            f"run {turn + 1} of {args.repeat} ...",
+                            file=sys.stderr,
+                        )
+                        drain_runs.append(
+                            measure_drain(gateways, args.messages, args.concurrency, temp)
+                        )
+                        time.sleep(1.0)
     except run.BenchError as exc:
         print(f"bench: FAILED: {exc}", file=sys.stderr)
         return 1
@@ -658,7 +686,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     if drain_runs:
         print_drain_report(drain_runs)
-        document["drain"] = [asdict(r) for r in drain_runs]
+        document["drain"] = {
+            "runs": [asdict(r) for r in drain_runs],
+            "medians": drain_medians(drain_runs),
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(f"\nresults: {RESULTS.relative_to(run.ROOT)}", file=sys.stderr)

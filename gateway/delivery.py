@@ -45,7 +45,7 @@ log = get_logger(__name__)
 
 WAITING = ("queued", "failed")
 LEASE_LOST = "lease_lost"
-"""``finish`` found the delivery taken over by another worker: this attempt is not recorded."""
+"""``finish_many`` found the delivery taken over by another worker: this attempt is not recorded."""
 STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
 UNFINISHED = ("queued", "delivering", "failed", "dead")
 INBOUND_ROUTE = "inbound"
@@ -97,8 +97,7 @@ class Finished(msgspec.Struct):
     claimed: Claimed
     outcome: Outcome
     started: float
-    ended: float = 0.0
-    """When the attempt ended (0: when it is written)."""
+    ended: float
 
 
 def encode_request(request: GatewayRequest) -> bytes:
@@ -244,7 +243,7 @@ class DeliveryQueue:
             counts.update({row[0]: row[1] for row in (await connection.execute(by_state)).all()})
             return counts, (await connection.execute(oldest)).scalar()
 
-    def next_state(self, claimed: Claimed, outcome: Outcome, now: float) -> tuple[str, float]:
+    def _next_state(self, claimed: Claimed, outcome: Outcome, now: float) -> tuple[str, float]:
         """The state an attempt leads to, and when the delivery is due again (backoff, jittered)."""
         settings = self.settings
         if outcome.delivered:
@@ -259,11 +258,6 @@ class DeliveryQueue:
         too_old = next_at - claimed.queued_at > seconds(settings.max_age)
         exhausted = claimed.budget_used >= settings.max_attempts
         return ("dead" if too_old or exhausted else "failed"), next_at
-
-    async def finish(self, claimed: Claimed, worker: str, outcome: Outcome, started: float) -> str:
-        """Record one attempt and move the delivery on; returns the new state."""
-        (state,) = await self.finish_many(worker, [Finished(claimed, outcome, started)])
-        return state
 
     async def finish_many(
         self, worker: str, finished: Sequence[Finished], within: AsyncConnection | None = None
@@ -305,7 +299,7 @@ class DeliveryQueue:
                 if done.claimed.id not in held:  # our lease expired; another worker owns it
                     states.append(LEASE_LOST)
                     continue
-                state, next_at = self.next_state(done.claimed, done.outcome, now)
+                state, next_at = self._next_state(done.claimed, done.outcome, now)
                 states.append(state)
                 outcome, response = done.outcome, done.outcome.response
                 moves.append(
@@ -330,7 +324,7 @@ class DeliveryQueue:
                         "delivery_id": done.claimed.id,
                         "attempt": done.claimed.attempt,
                         "started_at": done.started,
-                        "finished_at": done.ended or now,
+                        "finished_at": done.ended,
                         "worker": worker,
                         "outcome": done.outcome.code,
                         "status": done.outcome.status,
