@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import os
 import select
 import signal
@@ -37,6 +38,7 @@ log = get_logger(__name__)
 STARTUP_FAILURE = 3
 """uvicorn's exit status when the app's startup failed: starting again would fail again."""
 MOCKS_READY_SECONDS = 15.0
+PR_SET_PDEATHSIG = 1
 RESTART_PAUSE_SECONDS = 1.0
 """Between a worker's unexpected death and its successor: a crash loop does not spin."""
 
@@ -74,6 +76,10 @@ def supervise(
     failed = False
     while children:
         pid, status = os.wait()  # a signal runs forward() and the wait goes on (PEP 475)
+        if pid == mock_pid:
+            log.error("mocks_exited", pid=pid)
+            mock_pid = None
+            continue
         if pid not in children:
             continue
         index = children.pop(pid)
@@ -114,6 +120,7 @@ def _run_child(work: Callable[[], None]) -> None:
     """A forked child: run ``work``, then leave without the parent's cleanup."""
     code = 0
     try:
+        _stop_with_parent()
         # Until the app handles SIGHUP itself, a reload request must not kill the worker;
         # uvicorn re-raises SIGTERM after its graceful stop: it is over by then.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -129,6 +136,15 @@ def _run_child(work: Callable[[], None]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _stop_with_parent() -> None:
+    """Linux: SIGTERM this process when the parent dies (even by SIGKILL), so no worker is
+    left serving the port without its supervisor."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _start_mocks(mocks: Mapping[str, MockSettings]) -> int:
