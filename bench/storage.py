@@ -30,6 +30,7 @@ import platform
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -140,8 +141,9 @@ def gateway_cli() -> str:
     return found
 
 
-def gateway_spec(name: str, port: int, env: dict[str, str]) -> run.ServerSpec:
+def gateway_spec(name: str, port: int, env: dict[str, str], workers: int = 1) -> run.ServerSpec:
     argv = [gateway_cli(), "serve", "--config", str(CONFIG), "--host", run.HOST]
+    argv += ["--workers", str(workers)] if workers > 1 else []
     return run.ServerSpec(name, [*argv, "--port", str(port)], port, "GET", "/health/live", env)
 
 
@@ -417,6 +419,8 @@ def gate(port: int, action: str = "") -> dict[str, Any]:
 @dataclass
 class DrainRun:
     gateways: int
+    mode: str
+    """``workers``: one ``serve --workers N``; ``processes``: N ``serve`` (replicas)."""
     concurrency: int
     messages: int
     seconds: float
@@ -431,8 +435,29 @@ class DrainRun:
     other_cores: float
 
 
-def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) -> DrainRun:
-    ports = run.free_ports(gateways + 1)
+def tree_cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
+    """CPU time of a server and its children (``serve --workers N``: its workers)."""
+    pids, total = [process.pid], 0.0
+    while pids:
+        pid = pids.pop()
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids += [int(child) for child in children]
+    return total
+
+
+def measure_drain(
+    gateways: int, messages: int, concurrency: int, temp: Path, *, workers: bool
+) -> DrainRun:
+    """``gateways`` processes drain the queue: ``serve --workers N`` if ``workers``, else N
+    separate ``serve`` processes (replicas)."""
+    servers = 1 if workers else gateways
+    ports = run.free_ports(servers + 1)
     upstream_port, gateway_ports = ports[0], ports[1:]
     with database("postgresql", temp) as url, contextlib.ExitStack() as stack:
         print(f"bench: queueing {messages:,} messages ...", file=sys.stderr)
@@ -443,8 +468,9 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
             "BENCH_UPSTREAM_PORT": str(upstream_port),
             "BENCH_DELIVERY_CONCURRENCY": str(concurrency),
         }
+        each = gateways if workers else 1
         processes = [
-            stack.enter_context(run.running(gateway_spec(f"gateway-{i}", port, env), temp))
+            stack.enter_context(run.running(gateway_spec(f"gateway-{i}", port, env, each), temp))
             for i, port in enumerate(gateway_ports, 1)
         ]
         deadline = time.monotonic() + 30
@@ -452,7 +478,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
             if time.monotonic() > deadline:
                 raise run.BenchError(f"gateways did not claim: {gate(upstream_port)}")
             time.sleep(0.05)
-        cpu_before = [run.cpu_seconds(p) for p in processes]
+        cpu_before = [tree_cpu_seconds(p) for p in processes]
         watch = stack.enter_context(bystanders())
         opened = time.time()
         gate(upstream_port, "open")
@@ -468,7 +494,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
             if time.monotonic() > deadline:
                 raise run.BenchError(f"deliveries not recorded: {report['states']}")
             time.sleep(0.1)
-        cpu_after = [run.cpu_seconds(p) for p in processes]
+        cpu_after = [tree_cpu_seconds(p) for p in processes]
         stats = gate(upstream_port)
     seconds = report["last_finished_at"] - opened
     cpu: float | None = None
@@ -477,7 +503,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
         for before, after in zip(cpu_before, cpu_after, strict=True)
         if before is not None and after is not None
     ]
-    if len(spent) == gateways:
+    if len(spent) == servers:
         cpu = sum(spent) / messages * 1000
     if stats["requests"] != messages or stats["distinct"] != messages or stats["missing"]:
         raise run.BenchError(f"not exactly once: upstream saw {stats}, expected {messages}")
@@ -485,6 +511,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
         raise run.BenchError("the upstream received keys that were never queued")
     return DrainRun(
         gateways=gateways,
+        mode="workers" if workers and gateways > 1 else "processes",
         concurrency=concurrency,
         messages=messages,
         seconds=seconds,
@@ -515,15 +542,15 @@ def drain_medians(runs: list[DrainRun]) -> dict[int, dict[str, float]]:
 
 def print_drain_report(runs: list[DrainRun]) -> None:
     header = (
-        f"{'gateways':>8} {'concurrency':>11} {'messages':>8} {'seconds':>7} {'msg/s':>7} "
-        f"{'gw CPU ms/msg':>13} {'PG cores':>8} {'others':>6}  delivered per process"
+        f"{'gateways':>8} {'as':>9} {'concurrency':>11} {'messages':>8} {'seconds':>7} "
+        f"{'msg/s':>7} {'gw CPU ms/msg':>13} {'PG cores':>8} {'others':>6}  delivered per process"
     )
     print(header)
     print("-" * len(header))
     for r in runs:
         cpu = "-" if r.gateway_cpu_ms_per_message is None else f"{r.gateway_cpu_ms_per_message:.2f}"
         print(
-            f"{r.gateways:>8} {r.concurrency:>11} {r.messages:>8,} {r.seconds:>7.2f} "
+            f"{r.gateways:>8} {r.mode:>9} {r.concurrency:>11} {r.messages:>8,} {r.seconds:>7.2f} "
             f"{r.messages_per_s:>7,.0f} {cpu:>13} {r.postgres_cores:>8.2f} {r.other_cores:>6.2f}  "
             f"{', '.join(map(str, r.per_worker))}"
         )
@@ -626,6 +653,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=32, help="delivery.concurrency per process (32)"
     )
+    parser.add_argument(
+        "--two",
+        choices=["workers", "processes"],
+        default="workers",
+        help="drain with two processes as `serve --workers 2` (default) or two `serve`s",
+    )
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 pair, 1,000 messages")
     args = parser.parse_args(argv)
     if args.quick:
@@ -664,7 +697,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                             file=sys.stderr,
                         )
                         drain_runs.append(
-                            measure_drain(gateways, args.messages, args.concurrency, temp)
+                            measure_drain(
+                                gateways,
+                                args.messages,
+                                args.concurrency,
+                                temp,
+                                workers=args.two == "workers",
+                            )
                         )
                         time.sleep(1.0)
     except run.BenchError as exc:
