@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -24,15 +24,13 @@ import schemas.edxml as edxml
 from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
 from tests.fixtures.edxml import samples
-from tests.support.config import BASE_CONFIG, ROOT, write_config
-from tests.support.databases import create_database, drop_database
+from tests.support.config import BASE_CONFIG, DEFAULT_CONFIG, write_config
 from tests.support.document_axis import UBND, AgencySystem
 from tests.support.processes import gateway_process
 from tests.support.servers import free_port, serve_in_thread
 
 pytestmark = pytest.mark.processes
 
-DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
 MOTCUA_KEY = "lgsp_demo_motcua_2026"  # the demo config's public key (README)
 
 
@@ -132,18 +130,6 @@ upstreams:
   ubnd-qlvb: {type: http, base_url: "@UBND@"}
 routes: []
 """
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/gateway.db"
-        return
-    url = create_database()
-    try:
-        yield url
-    finally:
-        drop_database(url)
 
 
 def test_the_poller_runs_in_one_process_and_moves_when_it_is_killed(
