@@ -35,6 +35,8 @@ from gateway.idempotency import DATA_KEY_VARIABLE
 
 log = get_logger(__name__)
 
+SUPERVISOR_VARIABLE = "LGSP_WORKERS_SUPERVISOR"
+"""The supervisor's pid, set for its workers."""
 STARTUP_FAILURE = 3
 """uvicorn's exit status when the app's startup failed: starting again would fail again."""
 MOCKS_READY_SECONDS = 15.0
@@ -51,6 +53,7 @@ def supervise(
 ) -> int:
     """Run ``serve(index, sock)`` in ``workers`` forked processes until SIGTERM or SIGINT."""
     _share_process_key()
+    os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())  # for reload_all, in the workers
     mock_pid = _start_mocks(mocks) if mocks else None
     children: dict[int, int] = {}
     stopping = False
@@ -99,6 +102,14 @@ def supervise(
         _kill(mock_pid, signal.SIGTERM)
         os.waitpid(mock_pid, 0)
     return 1 if failed else 0
+
+
+def reload_all() -> None:
+    """In a worker: have the supervisor send SIGHUP to every worker, so a reload asked of
+    one (``POST /admin/reload``) reaches all. Nothing outside ``--workers``."""
+    supervisor = os.environ.get(SUPERVISOR_VARIABLE)
+    if supervisor and os.getppid() == int(supervisor):
+        os.kill(int(supervisor), signal.SIGHUP)
 
 
 def _share_process_key() -> None:

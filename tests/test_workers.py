@@ -31,7 +31,8 @@ from tests.support.servers import free_port, serve_in_thread
 
 pytestmark = pytest.mark.processes
 
-MOTCUA_KEY = "lgsp_demo_motcua_2026"  # the demo config's public key (README)
+MOTCUA_KEY = "lgsp_demo_motcua_2026"  # the demo config's public keys (README)
+ADMIN_KEY = "lgsp_demo_admin_2026"
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, *logs: Path) -> None:
@@ -98,6 +99,12 @@ def test_two_workers_serve_one_port_with_the_mocks_once_and_all_reload_and_stop(
 
         os.kill(parent.pid, signal.SIGHUP)
         wait_for(lambda: len(events(log, "config_reloaded")) == 2, 20, "both reloaded", log)
+        asked = httpx.post(
+            f"http://127.0.0.1:{port}/admin/reload", headers={"X-API-Key": ADMIN_KEY}, timeout=20
+        )
+        assert asked.status_code == 200, asked.text
+        # the worker asked reloads, then both do (the supervisor's SIGHUP): 2 + 1 + 2
+        wait_for(lambda: len(events(log, "config_reloaded")) == 5, 20, "all reloaded", log)
 
         os.kill(parent.pid, signal.SIGTERM)
         assert parent.wait(timeout=30) == 0
