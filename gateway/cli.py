@@ -201,13 +201,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             app.on_startup.append(started)
             if server.metrics_listen:
                 stop_metrics = metrics.start_listener(server.metrics_listen)
+        runner = uvicorn.Server(config)
         try:
-            uvicorn.Server(config).run(sockets=None if sock is None else [sock])
+            runner.run(sockets=None if sock is None else [sock])
+        except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it stopped for
+            pass
         finally:
             if stop_metrics is not None:
                 stop_metrics()
             tracing.shutdown()
             metrics.process_exited()
+        if not runner.started:  # as uvicorn.run: the app or the socket did not start
+            raise SystemExit(workers.STARTUP_FAILURE)
 
     if not several:
         serve(0)
