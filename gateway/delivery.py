@@ -538,13 +538,14 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._records: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name=f"delivery {self.worker_id}")
 
     async def _run(self) -> None:
         interval = seconds(self.queue.settings.poll_interval)
-        while True:
+        while not self._stopping:
             self.queue.arrived.clear()
             try:
                 await self._turn()
@@ -677,7 +678,10 @@ class DeliveryWorker:
         """Claim nothing more, let attempts under way finish for ``grace`` seconds, then
         cut the rest short and release their leases: another worker takes them at once.
         What did finish is written and put on record before this returns."""
-        if self._loop_task is not None:
+        if self._loop_task is not None:  # stopped between turns, not inside one's transaction
+            self._stopping = True
+            self.queue.arrived.set()
+            await asyncio.wait([self._loop_task], timeout=grace)
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         if self._tasks:
