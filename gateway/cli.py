@@ -229,7 +229,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"lgsp-gateway serve: {host}:{port}: {exc}", file=sys.stderr)
         return 1
-    return workers.supervise(args.workers, listening, serve, loaded.config.mocks)
+    try:
+        return workers.supervise(args.workers, listening, serve, loaded.config.mocks)
+    except RuntimeError as exc:  # the mocks did not start (a port taken, a bad option)
+        print(f"lgsp-gateway serve: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_mock(args: argparse.Namespace) -> int:

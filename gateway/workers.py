@@ -41,6 +41,7 @@ STARTUP_FAILURE = 3
 """uvicorn's exit status when the app's startup failed: starting again would fail again."""
 MOCKS_READY_SECONDS = 15.0
 PR_SET_PDEATHSIG = 1
+HANDLED = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
 RESTART_PAUSE_SECONDS = 1.0
 """Between a worker's unexpected death and its successor: a crash loop does not spin."""
 
@@ -59,10 +60,13 @@ def supervise(
     stopping = False
 
     def spawn(index: int) -> None:
+        # Signals wait until the child has its own handlers (not the parent's forward).
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         pid = os.fork()
         if pid == 0:
             _run_child(lambda: serve(index, sock))
         children[pid] = index
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
 
     def forward(signum: int, _: FrameType | None) -> None:
         nonlocal stopping
@@ -73,7 +77,7 @@ def supervise(
 
     for index in range(workers):
         spawn(index)
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+    for signum in HANDLED:
         signal.signal(signum, forward)
     log.info("workers_started", workers=workers, pids=sorted(children))
     failed = False
@@ -137,6 +141,7 @@ def _run_child(work: Callable[[], None]) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: None)
         signal.signal(signal.SIGINT, lambda *_: None)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
         work()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -168,26 +173,28 @@ def _start_mocks(mocks: Mapping[str, MockSettings]) -> int:
         os.close(ready_r)
 
         def run() -> None:
+            # a stop is awaited below (sigwait), in this thread; the mocks' thread inherits it
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
             try:
                 thread = start_configured(mocks)
             except Exception as exc:
-                os.write(ready_w, f"error: {exc}".encode())
+                os.write(ready_w, str(exc).encode())
                 raise
             os.write(ready_w, b"ok")
             signal.sigwait({signal.SIGTERM, signal.SIGINT})
             if thread is not None:
                 thread.stop()
 
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         _run_child(run)
     os.close(ready_w)
     readable, _, _ = select.select([ready_r], [], [], MOCKS_READY_SECONDS)
-    answer = os.read(ready_r, 4096).decode() if readable else "no answer"
+    answer = os.read(ready_r, 4096).decode() if readable else ""
     os.close(ready_r)
     if answer != "ok":
         _kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        raise RuntimeError(f"mock national systems did not start: {answer}")
+        late = f"mock national systems did not start within {MOCKS_READY_SECONDS:.0f} s"
+        raise RuntimeError(answer or late)
     return pid
 
 
