@@ -9,8 +9,9 @@ the protocol.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -219,6 +220,14 @@ class AdapterHost(Protocol):
     async def delivery(self, message_id: str) -> dict[str, Any] | None:
         """What became of a message ``accept`` took: the delivery queue's view (``state``,
         ``attempts``, ``updated_at``...), None if unknown (purged after its retention)."""
+        ...
+
+    def run_once(
+        self, name: str, work: Callable[[], Coroutine[Any, Any, None]]
+    ) -> asyncio.Task[None]:
+        """Run ``work`` (a poller) in one process of the deployment at a time, however many
+        workers and replicas there are: here while this process holds its lease, elsewhere
+        after this one dies. Cancelling the task returned stops it and hands the work on."""
         ...
 
 

@@ -35,6 +35,7 @@ import platform
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -148,8 +149,9 @@ def gateway_cli() -> str:
     return found
 
 
-def gateway_spec(name: str, port: int, env: dict[str, str]) -> run.ServerSpec:
+def gateway_spec(name: str, port: int, env: dict[str, str], workers: int = 1) -> run.ServerSpec:
     argv = [gateway_cli(), "serve", "--config", str(CONFIG), "--host", run.HOST]
+    argv += ["--workers", str(workers)] if workers > 1 else []
     return run.ServerSpec(name, [*argv, "--port", str(port)], port, "GET", "/health/live", env)
 
 
@@ -524,6 +526,8 @@ def gate(port: int, action: str = "") -> dict[str, Any]:
 @dataclass
 class DrainRun:
     gateways: int
+    mode: str
+    """``workers``: one ``serve --workers N``; ``processes``: N ``serve`` (replicas)."""
     concurrency: int
     messages: int
     seconds: float
@@ -538,8 +542,29 @@ class DrainRun:
     other_cores: float
 
 
-def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) -> DrainRun:
-    ports = run.free_ports(gateways + 1)
+def tree_cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
+    """CPU time of a server and its children (``serve --workers N``: its workers)."""
+    pids, total = [process.pid], 0.0
+    while pids:
+        pid = pids.pop()
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids += [int(child) for child in children]
+    return total
+
+
+def measure_drain(
+    gateways: int, messages: int, concurrency: int, temp: Path, *, workers: bool
+) -> DrainRun:
+    """``gateways`` processes drain the queue: ``serve --workers N`` if ``workers``, else N
+    separate ``serve`` processes (replicas)."""
+    servers = 1 if workers else gateways
+    ports = run.free_ports(servers + 1)
     upstream_port, gateway_ports = ports[0], ports[1:]
     with database("postgresql", temp) as url, contextlib.ExitStack() as stack:
         print(f"bench: queueing {messages:,} messages ...", file=sys.stderr)
@@ -550,8 +575,9 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
             "BENCH_UPSTREAM_PORT": str(upstream_port),
             "BENCH_DELIVERY_CONCURRENCY": str(concurrency),
         }
+        each = gateways if workers else 1
         processes = [
-            stack.enter_context(run.running(gateway_spec(f"gateway-{i}", port, env), temp))
+            stack.enter_context(run.running(gateway_spec(f"gateway-{i}", port, env, each), temp))
             for i, port in enumerate(gateway_ports, 1)
         ]
         deadline = time.monotonic() + 30
@@ -559,7 +585,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
             if time.monotonic() > deadline:
                 raise run.BenchError(f"gateways did not claim: {gate(upstream_port)}")
             time.sleep(0.05)
-        cpu_before = [run.cpu_seconds(p) for p in processes]
+        cpu_before = [tree_cpu_seconds(p) for p in processes]
         watch = stack.enter_context(bystanders())
         opened = time.time()
         gate(upstream_port, "open")
@@ -575,7 +601,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
             if time.monotonic() > deadline:
                 raise run.BenchError(f"deliveries not recorded: {report['states']}")
             time.sleep(0.1)
-        cpu_after = [run.cpu_seconds(p) for p in processes]
+        cpu_after = [tree_cpu_seconds(p) for p in processes]
         stats = gate(upstream_port)
     seconds = report["last_finished_at"] - opened
     cpu: float | None = None
@@ -584,7 +610,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
         for before, after in zip(cpu_before, cpu_after, strict=True)
         if before is not None and after is not None
     ]
-    if len(spent) == gateways:
+    if len(spent) == servers:
         cpu = sum(spent) / messages * 1000
     if stats["requests"] != messages or stats["distinct"] != messages or stats["missing"]:
         raise run.BenchError(f"not exactly once: upstream saw {stats}, expected {messages}")
@@ -592,6 +618,7 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
         raise run.BenchError("the upstream received keys that were never queued")
     return DrainRun(
         gateways=gateways,
+        mode="workers" if workers and gateways > 1 else "processes",
         concurrency=concurrency,
         messages=messages,
         seconds=seconds,
@@ -606,24 +633,45 @@ def measure_drain(gateways: int, messages: int, concurrency: int, temp: Path) ->
     )
 
 
+def drain_medians(runs: list[DrainRun]) -> dict[int, dict[str, float]]:
+    """Per number of processes: the median msg/s and CPU per message of its runs."""
+    medians = {}
+    for gateways in sorted({r.gateways for r in runs}):
+        mine = [r for r in runs if r.gateways == gateways]
+        cpu = [r.gateway_cpu_ms_per_message for r in mine if r.gateway_cpu_ms_per_message]
+        medians[gateways] = {
+            "runs": float(len(mine)),
+            "messages_per_s": statistics.median(r.messages_per_s for r in mine),
+            "gateway_cpu_ms_per_message": statistics.median(cpu) if cpu else float("nan"),
+        }
+    return medians
+
+
 def print_drain_report(runs: list[DrainRun]) -> None:
     header = (
-        f"{'gateways':>8} {'concurrency':>11} {'messages':>8} {'seconds':>7} {'msg/s':>7} "
-        f"{'gw CPU ms/msg':>13} {'PG cores':>8} {'others':>6}  delivered per process"
+        f"{'gateways':>8} {'as':>9} {'concurrency':>11} {'messages':>8} {'seconds':>7} "
+        f"{'msg/s':>7} {'gw CPU ms/msg':>13} {'PG cores':>8} {'others':>6}  delivered per process"
     )
     print(header)
     print("-" * len(header))
     for r in runs:
         cpu = "-" if r.gateway_cpu_ms_per_message is None else f"{r.gateway_cpu_ms_per_message:.2f}"
         print(
-            f"{r.gateways:>8} {r.concurrency:>11} {r.messages:>8,} {r.seconds:>7.2f} "
+            f"{r.gateways:>8} {r.mode:>9} {r.concurrency:>11} {r.messages:>8,} {r.seconds:>7.2f} "
             f"{r.messages_per_s:>7,.0f} {cpu:>13} {r.postgres_cores:>8.2f} {r.other_cores:>6.2f}  "
             f"{', '.join(map(str, r.per_worker))}"
         )
-    by_count = {r.gateways: r for r in runs}
-    if 1 in by_count and 2 in by_count:
-        scale = by_count[2].messages_per_s / by_count[1].messages_per_s
-        print(f"\ntwo processes / one: {scale:.2f}x")
+    medians = drain_medians(runs)
+    print()
+    for gateways, median in sorted(medians.items()):
+        print(
+            f"median of {median['runs']:.0f} with {gateways} process(es): "
+            f"{median['messages_per_s']:,.0f} msg/s, "
+            f"{median['gateway_cpu_ms_per_message']:.2f} ms gateway CPU per message"
+        )
+    if 1 in medians and 2 in medians:
+        scale = medians[2]["messages_per_s"] / medians[1]["messages_per_s"]
+        print(f"two processes / one (medians): {scale:.2f}x")
     print("every run: upstream requests == distinct keys == messages (exactly once)")
 
 
@@ -704,12 +752,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds per run (10)")
     parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds (2)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (50)")
-    parser.add_argument("--repeat", type=int, default=3, help="log off/on pairs per backend (3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="log off/on pairs per backend; drain runs (3)"
+    )
     parser.add_argument("--backends", default="sqlite,postgresql", help="for parts 0 and 1")
     parser.add_argument("--messages", type=int, default=5000, help="queued for part 2 (5000)")
     parser.add_argument("--records", type=int, default=20000, help="for part 0 (20000)")
     parser.add_argument(
         "--concurrency", type=int, default=32, help="delivery.concurrency per process (32)"
+    )
+    parser.add_argument(
+        "--two",
+        choices=["workers", "processes"],
+        default="workers",
+        help="drain with two processes as `serve --workers 2` (default) or two `serve`s",
     )
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 pair, 1,000 messages")
     args = parser.parse_args(argv)
@@ -750,12 +806,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 document["versions"] = run.versions(wrk)
                 log_runs = log_part(wrk, temp, settings, args.repeat, backends)
             if args.only in (None, "drain"):
-                for gateways in (1, 2):
-                    print(f"bench: queue drain with {gateways} gateway(s) ...", file=sys.stderr)
-                    drain_runs.append(
-                        measure_drain(gateways, args.messages, args.concurrency, temp)
-                    )
-                    time.sleep(1.0)
+                for turn in range(args.repeat):  # 1 then 2 processes, interleaved
+                    for gateways in (1, 2):
+                        print(
+                            f"bench: queue drain with {gateways} gateway(s), "
+                            f"run {turn + 1} of {args.repeat} ...",
+                            file=sys.stderr,
+                        )
+                        drain_runs.append(
+                            measure_drain(
+                                gateways,
+                                args.messages,
+                                args.concurrency,
+                                temp,
+                                workers=args.two == "workers",
+                            )
+                        )
+                        time.sleep(1.0)
     except run.BenchError as exc:
         print(f"bench: FAILED: {exc}", file=sys.stderr)
         return 1
@@ -779,7 +846,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     if drain_runs:
         print_drain_report(drain_runs)
-        document["drain"] = [asdict(r) for r in drain_runs]
+        document["drain"] = {
+            "runs": [asdict(r) for r in drain_runs],
+            "medians": drain_medians(drain_runs),
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(f"\nresults: {RESULTS.relative_to(run.ROOT)}", file=sys.stderr)

@@ -24,7 +24,7 @@ from litestar.response import Stream
 
 from adapters.bodies import BodyInvalid
 from adapters.units import Duration, seconds
-from gateway import metrics
+from gateway import metrics, workers
 from gateway.catalogue import access as agreements
 from gateway.catalogue.index import catalogue_of
 from gateway.catalogue.stats import COLUMNS as STATS_COLUMNS
@@ -141,6 +141,7 @@ async def reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
     result = await holder_of(request).reload()
     if not result.ok:
         raise reload_problem(result)
+    workers.reload_all()  # serve --workers N: the other workers too
     answer = {"status": "reloaded", "digest": result.digest}
     await recorded(request, "reload", answer)
     return answer

@@ -172,8 +172,12 @@ def create_app(
     *,
     loaded: LoadedConfig | None = None,
     handle_sighup: bool = False,
+    run_mocks: bool = True,
 ) -> Litestar:
-    """Build the app; the config is loaded and adapters built on startup."""
+    """Build the app; the config is loaded and adapters built on startup.
+
+    ``run_mocks``: start the config's mock national systems with the app (``serve
+    --workers N`` runs them once, in its parent process, instead)."""
     holder = RuntimeHolder(config_path)
     state = State({"holder": holder})
 
@@ -183,7 +187,8 @@ def create_app(
         nonlocal mock_thread
         holder.start(loaded)
         state.admission = Admission.of(holder.current.loaded.config.server)
-        mock_thread = start_configured(holder.current.loaded.config.mocks)
+        if run_mocks:
+            mock_thread = start_configured(holder.current.loaded.config.mocks)
         holder.persistence = await Persistence.start(
             holder.current.loaded,
             resolve=lambda route, upstream: holder.current.delivery_target(route, upstream),

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import math
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(serve)
     serve.add_argument("--host", help="listen address (default: server.host in the config)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="gateway processes on the port, sharing the database (default: 1; use the cores)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     config = commands.add_parser("config", help="check a config or print its JSON Schema")
@@ -135,11 +143,18 @@ def _load_or_report(path: str) -> LoadedConfig | None:
         return None
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, not {value}")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from adapters.units import seconds
-    from gateway import banner, edge, logs, metrics, tracing
+    from gateway import banner, edge, logs, metrics, tracing, workers
     from gateway.app import create_app
     from gateway.identity import certificates
 
@@ -148,35 +163,77 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     server = loaded.config.server
     host, port = args.host or server.host, args.port or server.port
-    logs.configure(loaded.config.logging)
-    tracing.configure(loaded.config.tracing)
-    app = create_app(args.config, loaded=loaded, handle_sighup=True)
-    console = logs.console_wanted(loaded.config.logging, None)
-
-    async def started() -> None:
-        banner.announce(loaded, host, port, console=console)
-
-    app.on_startup.append(started)
-    stop_metrics = metrics.start_listener(server.metrics_listen) if server.metrics_listen else None
-    try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            access_log=False,  # the gateway writes its own line per request
-            server_header=False,
-            log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
-            # SIGTERM: stop accepting, let requests in flight finish, then shut down
-            timeout_graceful_shutdown=math.ceil(seconds(server.shutdown_grace)),
-            **edge.uvicorn_options(server),  # limits; the peer's certificate recorded
-            **certificates.uvicorn_tls_options(server.tls, os.path.dirname(loaded.path)),
+    several = args.workers > 1
+    if several and server.metrics_listen and not metrics.MULTIPROCESS_DIR:
+        print(
+            "--workers with server.metrics_listen needs PROMETHEUS_MULTIPROC_DIR (an empty "
+            "directory), or the listener would show one process's metrics",
+            file=sys.stderr,
         )
-    finally:
-        if stop_metrics is not None:
-            stop_metrics()
-        tracing.shutdown()
-        metrics.process_exited()
-    return 0
+        return 2
+    logs.configure(loaded.config.logging)
+    # With several workers the parent runs the mocks, once (gateway.workers).
+    app = create_app(args.config, loaded=loaded, handle_sighup=True, run_mocks=not several)
+    console = logs.console_wanted(loaded.config.logging, None)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,  # the gateway writes its own line per request
+        server_header=False,
+        log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
+        # SIGTERM: stop accepting, let requests in flight finish, then shut down
+        timeout_graceful_shutdown=math.ceil(seconds(server.shutdown_grace)),
+        **edge.uvicorn_options(server),  # limits; the peer's certificate recorded
+        **certificates.uvicorn_tls_options(server.tls, os.path.dirname(loaded.path)),
+    )
+
+    def serve(index: int, sock: socket.socket | None = None) -> None:
+        """One gateway process; the first announces the gateway and serves ``metrics_listen``
+        (the sum of all workers' metrics, through PROMETHEUS_MULTIPROC_DIR)."""
+        tracing.configure(loaded.config.tracing)
+        stop_metrics = None
+        if index == 0:
+
+            async def started() -> None:
+                banner.announce(loaded, host, port, console=console)
+
+            app.on_startup.append(started)
+            if server.metrics_listen:
+                stop_metrics = metrics.start_listener(server.metrics_listen)
+        runner = uvicorn.Server(config)
+        try:
+            runner.run(sockets=None if sock is None else [sock])
+        except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it stopped for
+            pass
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
+            tracing.shutdown()
+            metrics.process_exited()
+        if not runner.started:  # as uvicorn.run: the app or the socket did not start
+            raise SystemExit(workers.STARTUP_FAILURE)
+
+    if not several:
+        serve(0)
+        return 0
+
+    async def migrate(store: Store) -> int:  # once, before the workers open the database
+        await store.migrate()
+        return 0
+
+    if _with_store(args, migrate) != 0:
+        return 1
+    try:
+        listening = config.bind_socket()
+    except OSError as exc:
+        print(f"lgsp-gateway serve: {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return workers.supervise(args.workers, listening, serve, loaded.config.mocks)
+    except RuntimeError as exc:  # the mocks did not start (a port taken, a bad option)
+        print(f"lgsp-gateway serve: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_mock(args: argparse.Namespace) -> int:

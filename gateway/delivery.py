@@ -25,10 +25,12 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Adapter, GatewayRequest, GatewayResponse
 from adapters.errors import RequestRejected, UpstreamError, UpstreamTimeout
@@ -43,7 +45,7 @@ log = get_logger(__name__)
 
 WAITING = ("queued", "failed")
 LEASE_LOST = "lease_lost"
-"""``finish`` found the delivery taken over by another worker: this attempt is not recorded."""
+"""``finish_many`` found the delivery taken over by another worker: this attempt is not recorded."""
 STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
 UNFINISHED = ("queued", "delivering", "failed", "dead")
 INBOUND_ROUTE = "inbound"
@@ -89,6 +91,15 @@ class Outcome(msgspec.Struct, kw_only=True):
     response: GatewayResponse | None = None
 
 
+class Finished(msgspec.Struct):
+    """An attempt over, waiting to be written with others of its batch."""
+
+    claimed: Claimed
+    outcome: Outcome
+    started: float
+    ended: float
+
+
 def encode_request(request: GatewayRequest) -> bytes:
     return msgspec.msgpack.encode(request)
 
@@ -129,7 +140,15 @@ class DeliveryQueue:
             )
         self.arrived.set()
 
-    async def claim(self, worker: str, upstream: str, limit: int) -> list[Claimed]:
+    def transaction(
+        self, within: AsyncConnection | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction of its own, or ``within`` one the caller holds (the worker's turn)."""
+        return self.store.engine.begin() if within is None else contextlib.nullcontext(within)
+
+    async def claim(
+        self, worker: str, upstream: str, limit: int, within: AsyncConnection | None = None
+    ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries of ``upstream`` for ``worker``."""
         now = time.time()
         c = deliveries.c
@@ -167,11 +186,11 @@ class DeliveryQueue:
                 c.request,
             )
         )
-        async with self.store.engine.begin() as connection:
+        async with self.transaction(within) as connection:
             rows = (await connection.execute(claim)).all()
         return [Claimed.of_row(row) for row in rows]
 
-    async def pending_upstreams(self) -> list[str]:
+    async def pending_upstreams(self, within: AsyncConnection | None = None) -> list[str]:
         now = time.time()
         c = deliveries.c
         query = (
@@ -184,7 +203,7 @@ class DeliveryQueue:
             )
             .distinct()
         )
-        async with self.store.engine.connect() as connection:
+        async with self.transaction(within) as connection:
             return [row[0] for row in (await connection.execute(query)).all()]
 
     async def release(self, worker: str, ids: Sequence[str]) -> int:
@@ -224,56 +243,97 @@ class DeliveryQueue:
             counts.update({row[0]: row[1] for row in (await connection.execute(by_state)).all()})
             return counts, (await connection.execute(oldest)).scalar()
 
-    async def finish(self, claimed: Claimed, worker: str, outcome: Outcome, started: float) -> str:
-        """Record the attempt and move the delivery on; returns the new state."""
-        now = time.time()
+    def _next_state(self, claimed: Claimed, outcome: Outcome, now: float) -> tuple[str, float]:
+        """The state an attempt leads to, and when the delivery is due again (backoff, jittered)."""
         settings = self.settings
         if outcome.delivered:
-            state, next_at = "delivered", now
-        elif not outcome.retry:
-            state, next_at = "dead", now
-        else:
-            wait = min(
-                seconds(settings.max_backoff),
-                seconds(settings.backoff) * 2 ** (claimed.budget_used - 1),
-            )
-            next_at = now + wait * random.uniform(0.5, 1.0)
-            too_old = next_at - claimed.queued_at > seconds(settings.max_age)
-            exhausted = claimed.budget_used >= settings.max_attempts
-            state = "dead" if too_old or exhausted else "failed"
-        response = outcome.response
+            return "delivered", now
+        if not outcome.retry:
+            return "dead", now
+        wait = min(
+            seconds(settings.max_backoff),
+            seconds(settings.backoff) * 2 ** (claimed.budget_used - 1),
+        )
+        next_at = now + wait * random.uniform(0.5, 1.0)
+        too_old = next_at - claimed.queued_at > seconds(settings.max_age)
+        exhausted = claimed.budget_used >= settings.max_attempts
+        return ("dead" if too_old or exhausted else "failed"), next_at
+
+    async def finish_many(
+        self, worker: str, finished: Sequence[Finished], within: AsyncConnection | None = None
+    ) -> list[str]:
+        """Record attempts and move their deliveries on, in one transaction; the new state of
+        each (``LEASE_LOST`` where another worker took the delivery over meanwhile).
+
+        The lease check comes first and writes (PostgreSQL locks the rows, SQLite takes its
+        write lock), so nothing can take a delivery between the check and the move.
+        """
+        if not finished:
+            return []
+        now = time.time()
         c = deliveries.c
-        async with self.store.engine.begin() as connection:
-            moved = await connection.execute(
-                deliveries.update()
-                .where(c.id == claimed.id, c.leased_by == worker)
-                .values(
-                    state=state,
-                    next_attempt_at=next_at,
-                    lease_until=None,
-                    leased_by=None,
-                    updated_at=now,
-                    last_error=None if outcome.delivered else f"{outcome.code}: {outcome.detail}",
-                    response_status=response.status if response else None,
-                    response_body=response.body if response else None,
-                    response_type=response.content_type if response else None,
-                )
+        ids = [done.claimed.id for done in finished]
+        mine = (
+            deliveries.update()
+            .where(c.id.in_(ids), c.leased_by == worker, c.state == "delivering")
+            .values(lease_until=None, leased_by=None, updated_at=now)
+            .returning(c.id)
+        )
+        move = (
+            deliveries.update()
+            .where(c.id == sa.bindparam("b_id"))
+            .values(
+                state=sa.bindparam("b_state"),
+                next_attempt_at=sa.bindparam("b_next"),
+                last_error=sa.bindparam("b_error"),
+                response_status=sa.bindparam("b_status"),
+                response_body=sa.bindparam("b_body"),
+                response_type=sa.bindparam("b_type"),
             )
+        )
+        states: list[str] = []
+        moves: list[dict[str, Any]] = []
+        async with self.transaction(within) as connection:
+            held = set((await connection.execute(mine)).scalars())
+            for done in finished:
+                if done.claimed.id not in held:  # our lease expired; another worker owns it
+                    states.append(LEASE_LOST)
+                    continue
+                state, next_at = self._next_state(done.claimed, done.outcome, now)
+                states.append(state)
+                outcome, response = done.outcome, done.outcome.response
+                moves.append(
+                    {
+                        "b_id": done.claimed.id,
+                        "b_state": state,
+                        "b_next": next_at,
+                        "b_error": None
+                        if outcome.delivered
+                        else f"{outcome.code}: {outcome.detail}",
+                        "b_status": response.status if response else None,
+                        "b_body": response.body if response else None,
+                        "b_type": response.content_type if response else None,
+                    }
+                )
+            if moves:
+                await connection.execute(move, moves)
             await connection.execute(
-                delivery_attempts.insert().values(
-                    delivery_id=claimed.id,
-                    attempt=claimed.attempt,
-                    started_at=started,
-                    finished_at=now,
-                    worker=worker,
-                    outcome=outcome.code,
-                    status=outcome.status,
-                    detail=outcome.detail,
-                )
+                delivery_attempts.insert(),
+                [
+                    {
+                        "delivery_id": done.claimed.id,
+                        "attempt": done.claimed.attempt,
+                        "started_at": done.started,
+                        "finished_at": done.ended,
+                        "worker": worker,
+                        "outcome": done.outcome.code,
+                        "status": done.outcome.status,
+                        "detail": done.outcome.detail,
+                    }
+                    for done in finished
+                ],
             )
-        if moved.rowcount != 1:  # our lease expired and another worker owns it now
-            return LEASE_LOST
-        return state
+        return states
 
     # --- reading and administration ---
 
@@ -446,7 +506,14 @@ def _view(row: Any) -> dict[str, Any]:
 
 
 class DeliveryWorker:
-    """Claims due deliveries and calls their upstreams, at most ``concurrency`` per upstream."""
+    """Claims due deliveries and calls their upstreams, at most ``concurrency`` per upstream.
+
+    One loop does all the database work, in batches: it writes every attempt that ended
+    since its last turn (``finish_many``, one transaction), then claims as many due
+    deliveries as there are free slots (one statement per upstream). The attempts
+    themselves run as tasks and only hand their outcome to the loop, so a delivery costs
+    no round trip of its own and the batches grow with the load.
+    """
 
     def __init__(
         self,
@@ -466,67 +533,108 @@ class DeliveryWorker:
         self._inflight: dict[str, int] = {}
         self._active: set[str] = set()
         """Ids of the deliveries being attempted now (released if shutdown cuts them short)."""
+        self._ended: list[Finished] = []
+        """Attempts over and not yet written: the loop's next batch."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._records: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name=f"delivery {self.worker_id}")
 
     async def _run(self) -> None:
         interval = seconds(self.queue.settings.poll_interval)
-        while True:
+        while not self._stopping:
+            self.queue.arrived.clear()
             try:
-                await self._poll()
+                await self._turn()
             except Exception:
                 log.exception("delivery_poll_failed", worker=self.worker_id)
-            self.queue.arrived.clear()
+            else:
+                if self._ended:  # more ended while this turn wrote: write them now
+                    continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.queue.arrived.wait(), timeout=interval)
 
-    async def _poll(self) -> None:
+    async def _turn(self) -> None:
+        """Write what ended and claim for the free slots: one transaction, one connection."""
+        batch, self._ended = self._ended, []
+        try:
+            async with self.queue.transaction() as connection:
+                states = await self.queue.finish_many(self.worker_id, batch, connection)
+                claimed = await self._claim(connection)
+        except BaseException:
+            self._ended[:0] = batch  # written on the next turn (or their leases bring them back)
+            raise
+        self._written(batch, states)
+        for one in claimed:  # started once their leases are committed
+            self._inflight[one.upstream] = self._inflight.get(one.upstream, 0) + 1
+            self._active.add(one.id)
+            task = asyncio.create_task(self._deliver(one))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _claim(self, connection: AsyncConnection) -> list[Claimed]:
         limit = self.queue.settings.concurrency
-        for upstream in await self.queue.pending_upstreams():
+        claimed: list[Claimed] = []
+        for upstream in await self.queue.pending_upstreams(connection):
             if not self.serves(upstream):  # another replica's config may have it
                 continue
             free = limit - self._inflight.get(upstream, 0)
-            if free <= 0:
-                continue
-            for claimed in await self.queue.claim(self.worker_id, upstream, free):
-                self._inflight[upstream] = self._inflight.get(upstream, 0) + 1
-                task = asyncio.create_task(self._deliver(claimed))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            if free > 0:
+                claimed += await self.queue.claim(self.worker_id, upstream, free, connection)
+        return claimed
 
     async def _deliver(self, claimed: Claimed) -> None:
         started = time.time()
-        self._active.add(claimed.id)
         try:
             with tracing.delivery_span(claimed.request.headers, claimed.id, claimed.upstream):
                 outcome = await self._attempt(claimed)
+            ended = time.time()
             answered = f"{outcome.status // 100}xx" if outcome.status else outcome.code
             metrics.upstream_call(
-                claimed.upstream, claimed.request.operation, answered, time.time() - started
+                claimed.upstream, claimed.request.operation, answered, ended - started
             )
-            state = await self.queue.finish(claimed, self.worker_id, outcome, started)
-            metrics.delivery_attempt(claimed.upstream, outcome.code, state)
+            self._ended.append(Finished(claimed, outcome, started, ended))
+            self._active.discard(claimed.id)
+        except Exception:
+            log.exception("delivery_failed", message_id=claimed.id)  # the lease will bring it back
+            self._active.discard(claimed.id)
+        finally:
+            self._inflight[claimed.upstream] -= 1
+            self.queue.arrived.set()  # a slot is free, an outcome to write
+
+    def _written(self, batch: list[Finished], states: list[str]) -> None:
+        """Count and log the attempts just written; put the final ones on record."""
+        final = []
+        for done, state in zip(batch, states, strict=True):
+            claimed = done.claimed
+            metrics.delivery_attempt(claimed.upstream, done.outcome.code, state)
             log.info(
                 "delivery_attempt",
                 message_id=claimed.id,
                 route=claimed.route,
                 upstream=claimed.upstream,
                 attempt=claimed.attempt,
-                outcome=outcome.code,
+                outcome=done.outcome.code,
                 state=state,
             )
             if state in ("delivered", "dead"):
-                await self.on_finished(claimed, outcome, started)
-        except Exception:
-            log.exception("delivery_failed", message_id=claimed.id)  # the lease will bring it back
-        else:
-            self._active.discard(claimed.id)
-        finally:
-            self._inflight[claimed.upstream] -= 1
-            self.queue.arrived.set()  # a slot is free
+                final.append(done)
+        if final:  # the loop goes on while the log commits them
+            task = asyncio.create_task(self._record(final))
+            self._records.add(task)
+            task.add_done_callback(self._records.discard)
+
+    async def _record(self, final: list[Finished]) -> None:
+        results = await asyncio.gather(
+            *(self.on_finished(d.claimed, d.outcome, d.started) for d in final),
+            return_exceptions=True,
+        )
+        for done, result in zip(final, results, strict=True):
+            if isinstance(result, BaseException):  # housekeeping records it later
+                log.error("delivery_record_failed", message_id=done.claimed.id, exc_info=result)
 
     async def _attempt(self, claimed: Claimed) -> Outcome:
         target = self.resolve(claimed.route, claimed.upstream)
@@ -568,8 +676,12 @@ class DeliveryWorker:
 
     async def close(self, grace: float = 5.0) -> None:
         """Claim nothing more, let attempts under way finish for ``grace`` seconds, then
-        cut the rest short and release their leases: another worker takes them at once."""
-        if self._loop_task is not None:
+        cut the rest short and release their leases: another worker takes them at once.
+        What did finish is written and put on record before this returns."""
+        if self._loop_task is not None:  # stopped between turns, not inside one's transaction
+            self._stopping = True
+            self.queue.arrived.set()
+            await asyncio.wait([self._loop_task], timeout=grace)
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         if self._tasks:
@@ -577,6 +689,12 @@ class DeliveryWorker:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        batch, self._ended = self._ended, []
+        try:
+            self._written(batch, await self.queue.finish_many(self.worker_id, batch))
+        except Exception:  # their leases expire; the upstream sees the same key again
+            log.exception("delivery_flush_failed", messages=len(batch))
+        await asyncio.gather(*self._records, return_exceptions=True)
         if self._active:
             try:
                 released = await self.queue.release(self.worker_id, sorted(self._active))

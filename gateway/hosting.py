@@ -10,9 +10,11 @@ shared by replicas on one PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 import msgspec
@@ -28,6 +30,7 @@ from adapters.base import (
     InboundRefused,
     MailboxItem,
 )
+from adapters.logs import get_logger
 from gateway import metrics
 from gateway.delivery import INBOUND_ROUTE
 from gateway.messagelog import AuditRecord
@@ -35,7 +38,10 @@ from gateway.persistence import Persistence
 from gateway.runtime import Runtime
 from gateway.signatures.policy import SignaturePolicy
 from gateway.store import Store
+from gateway.store.leases import Lease
 from gateway.store.tables import adapter_state, agency_mailbox
+
+log = get_logger(__name__)
 
 
 class StoredState:
@@ -205,6 +211,18 @@ class GatewayHost:
     async def delivery(self, message_id: str) -> dict[str, Any] | None:
         return await self.persistence.queue.get(message_id)
 
+    def run_once(
+        self, name: str, work: Callable[[], Coroutine[Any, Any, None]]
+    ) -> asyncio.Task[None]:
+        persistence = self.persistence
+        lease = Lease(
+            persistence.store,
+            f"{self.name}/{name}",
+            persistence.process_id,
+            persistence.background_lease,
+        )
+        return asyncio.create_task(run_leased(lease, work), name=name)
+
     async def _signatures(self, message: InboundMessage) -> str | None:
         """The verification result to keep (JSON), or ``InboundRefused``."""
         if message.verify_signatures == "off":
@@ -281,6 +299,48 @@ class GatewayHost:
                     signature=signature,
                 )
             )
+
+
+async def run_leased(lease: Lease, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work`` while this process holds ``lease``, trying for it every third of its
+    length; until cancelled. Work that ends by itself (it failed) is started again.
+
+    A renewal the database does not answer keeps the work going until the lease would
+    have run out, then stops it: by then another process may hold it.
+    """
+    work_task: asyncio.Task[None] | None = None
+    held_until = 0.0
+    try:
+        while True:
+            try:
+                if await lease.take():
+                    held_until = time.monotonic() + lease.seconds
+            except Exception as exc:
+                log.warning("lease_renewal_failed", lease=lease.name, error=type(exc).__name__)
+            held = time.monotonic() < held_until
+            if work_task is not None and work_task.done():
+                failure = None if work_task.cancelled() else work_task.exception()
+                log.error("leased_work_ended", lease=lease.name, exc_info=failure)
+                work_task = None
+            if held and work_task is None:
+                log.info("lease_taken", lease=lease.name, holder=lease.holder)
+                work_task = asyncio.create_task(work(), name=lease.name)
+            elif not held and work_task is not None:
+                log.warning("lease_lost", lease=lease.name, holder=lease.holder)
+                await _cancelled(work_task)
+                work_task = None
+            await asyncio.sleep(lease.seconds / 3)
+    finally:
+        if work_task is not None:
+            await _cancelled(work_task)
+        if time.monotonic() < held_until:
+            with contextlib.suppress(Exception):  # else it expires by itself
+                await lease.release()
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _with_warnings(evidence: str | None, warnings: list[dict[str, str]]) -> str | None:

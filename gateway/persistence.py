@@ -45,8 +45,11 @@ class Persistence:
         message_log: MessageLog | None,
         queue: DeliveryQueue,
         idempotency: IdempotencyStore,
+        process_id: str,
     ) -> None:
         config = loaded.config
+        self.process_id = process_id
+        """This process among those sharing the database: its log chain, leases, claims."""
         self.config_dir = os.path.dirname(loaded.path)
         self.store = store
         self.message_log = message_log
@@ -65,6 +68,7 @@ class Persistence:
             else None
         )
         self.keep_finished = seconds(config.delivery.keep_finished)
+        self.background_lease = seconds(config.storage.background_lease)
         self.delivery_drain = min(seconds(config.server.shutdown_grace), DELIVERY_DRAIN_SECONDS)
         self.worker: DeliveryWorker | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -75,11 +79,8 @@ class Persistence:
         cls, loaded: LoadedConfig, resolve: Resolve, serves: Callable[[str], bool]
     ) -> Persistence:
         config = loaded.config
-        # One connection per delivery in flight, plus the log writer and the requests.
-        pool = config.delivery.concurrency * max(1, len(config.upstreams)) + 10
-        store = await open_store(
-            config.storage.url, os.path.dirname(loaded.path), pool_size=min(pool, 100)
-        )
+        # The delivery worker writes in batches from one loop: the requests need the rest.
+        store = await open_store(config.storage.url, os.path.dirname(loaded.path), pool_size=20)
         log_id = default_log_id()
         message_log = MessageLog(store, log_id) if config.message_log.enabled else None
         if message_log is not None:
@@ -90,6 +91,7 @@ class Persistence:
             message_log,
             DeliveryQueue(store, config.delivery),
             IdempotencyStore(store, seconds(config.idempotency.ttl)),
+            log_id,
         )
         persistence.worker = DeliveryWorker(
             persistence.queue, log_id, resolve, persistence._delivered, serves

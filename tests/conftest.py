@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -42,6 +43,22 @@ def postgres_url() -> Iterator[str]:
     url = create_database()
     yield url
     drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own: a SQLite file, or a new PostgreSQL database (for
+    gateway processes, which need one no other test writes to)."""
+    from tests.support.databases import create_database, drop_database
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/gateway.db"
+        return
+    url = create_database()
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

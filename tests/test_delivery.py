@@ -230,7 +230,7 @@ def test_a_worker_whose_lease_was_taken_over_changes_nothing(tmp_path: Path) -> 
 
     from adapters.base import GatewayRequest
     from gateway.config.model import DeliverySettings
-    from gateway.delivery import LEASE_LOST, DeliveryQueue, Outcome
+    from gateway.delivery import LEASE_LOST, DeliveryQueue, Finished, Outcome
     from gateway.store import open_store
     from gateway.store.tables import deliveries
 
@@ -244,7 +244,7 @@ def test_a_worker_whose_lease_was_taken_over_changes_nothing(tmp_path: Path) -> 
         taken = await queue.claim("worker-b", "axis", 1)  # ...and another worker takes it
         assert len(taken) == 1
         done = Outcome(delivered=True, retry=False, code="delivered", status=200)
-        late = await queue.finish(mine, "worker-a", done, started=0.0)
+        (late,) = await queue.finish_many("worker-a", [Finished(mine, done, 0.0, 0.1)])
         async with store.engine.connect() as connection:
             row = (
                 await connection.execute(sa.select(deliveries.c.state, deliveries.c.leased_by))
@@ -277,7 +277,7 @@ def test_a_worker_claims_only_for_upstreams_it_has(tmp_path: Path) -> None:
         request = GatewayRequest(operation="/x", method="POST", path="/x")
         await queue.enqueue("m1", client="a", route="r", upstream="elsewhere", request=request)
         worker = DeliveryWorker(queue, "w", lambda r, u: None, nothing, lambda u: u != "elsewhere")
-        await worker._poll()
+        await worker._turn()
         view = await queue.get("m1")
         await store.close()
         assert view is not None

@@ -114,19 +114,6 @@ def upstream() -> Iterator[tuple[RecordingUpstream, str]]:
         yield app, url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/gateway.db"
-        return
-    url = create_database()
-    try:
-        yield url
-    finally:
-        drop_database(url)
-
-
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     url = create_database()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import httpx
 import msgspec
@@ -33,6 +34,12 @@ class FlakyHost:
 
     def has_upstream(self, name: str) -> bool:
         return True
+
+    def run_once(
+        self, name: str, work: Callable[[], Coroutine[Any, Any, None]]
+    ) -> asyncio.Task[None]:
+        """The only process there is: the work runs here."""
+        return asyncio.create_task(work(), name=name)
 
     async def accept(self, message: InboundMessage) -> tuple[str, bool]:
         if self.failures:

@@ -111,9 +111,9 @@ class DocumentAxisAdapter:
         self._host = host
         if self.settings.agencies and not self._tasks:
             poller = Poller(self.name, self.settings, self.axis, host)
-            self._tasks = [
-                asyncio.create_task(poller.run(), name=f"{self.name}-poller"),
-                asyncio.create_task(self._housekeep(host), name=f"{self.name}-retention"),
+            self._tasks = [  # each once per deployment, however many workers and replicas
+                host.run_once(f"{self.name}-poller", poller.run),
+                host.run_once(f"{self.name}-retention", lambda: self._housekeep(host)),
             ]
 
     async def _housekeep(self, host: AdapterHost) -> None:

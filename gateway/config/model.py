@@ -156,6 +156,10 @@ class StorageSettings(_Section):
         ),
     ] = "sqlite:///data/gateway.db"
     """``sqlite:///FILE`` (relative to the config file) or ``postgresql://user@host:port/db``."""
+    background_lease: Duration = "15s"
+    """Background work done once per deployment (a hosted adapter's poller) is held by one
+    process for this long, renewed every third of it; another takes it over this long after
+    its holder died (at once after a graceful stop)."""
 
 
 class MessageLogSettings(_Section):

@@ -42,11 +42,16 @@ def _v4_agency_mailbox(connection: sa.Connection) -> None:
     tables.metadata.create_all(connection, tables=[tables.agency_mailbox])
 
 
+def _v5_leases(connection: sa.Connection) -> None:
+    tables.metadata.create_all(connection, tables=[tables.leases])
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _v1_initial),
     (2, _v2_adapter_state),
     (3, _v3_access_requests),
     (4, _v4_agency_mailbox),
+    (5, _v5_leases),
 ]
 LATEST = MIGRATIONS[-1][0]
 

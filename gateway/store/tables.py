@@ -183,3 +183,14 @@ sa.Index(
     unique=True,
 )
 sa.Index("agency_mailbox_age", agency_mailbox.c.upstream, agency_mailbox.c.updated_at)
+
+# Work that runs in one process of the deployment at a time (a hosted adapter's poller):
+# ``holder`` (a process id) owns ``name`` until ``expires_at``, renewing it while alive.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("taken_at", sa.Float, nullable=False),
+)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,13 +17,28 @@ from tests.support.config import ROOT
 
 @contextmanager
 def gateway_process(
-    config: Path, port: int, *, env: dict[str, str] | None = None, log: Path | None = None
+    config: Path,
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``lgsp-gateway serve`` as a real process on loopback, stopped afterwards."""
+    """``lgsp-gateway serve [args]`` as a real process on loopback, stopped afterwards."""
     environ = {**os.environ, "LGSP_LOG_LEVEL": "info", **(env or {})}
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            *args,
+        ],
         cwd=ROOT,
         env=environ,
         stdout=output,
