@@ -7,10 +7,11 @@
 
 (numbered so in docs/architecture.md). Each step either returns what the next one
 needs or raises a ``Problem``.
-The pipeline speaks ASGI directly (it is mounted in the litestar app): the
-data plane is the hot path, and building framework request and response
-objects for every call cost a third of the gateway's throughput. Request id
-and the access log line are the middleware's job (``gateway.exchange``).
+The pipeline speaks ASGI directly (the edge of ``gateway.app`` calls it
+before litestar): the data plane is the hot path, and building framework
+request and response objects for every call cost a third of the gateway's
+throughput. Request id and the access log line are the exchange's
+(``gateway.exchange``), opened and closed by the edge.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 from gateway.validation import body_problem
 
 MESSAGE_ID_HEADER = b"x-lgsp-message-id"
+REQUEST_ID = "x-request-id"
 MESSAGES_PATH = "/v1/messages"
 """Where a client asks what became of a message it sent to an async route."""
 MESSAGES_PREFIX = MESSAGES_PATH + "/"
@@ -124,7 +126,7 @@ async def handle(
     finally:
         runtime.inflight -= 1
         leave(context.slots)
-    await send_answer(send, answer, exchange.message_id)
+    await send_answer(send, answer, exchange)
 
 
 def _added_headers(context: Context) -> dict[str, str]:
@@ -507,7 +509,7 @@ def forwarded_headers(
     headers: dict[str, str], exchange: Exchange, client: Client
 ) -> dict[str, str]:
     forwarded = {k: v for k, v in headers.items() if k not in _NOT_FORWARDED}
-    forwarded["x-request-id"] = exchange.request_id
+    forwarded[REQUEST_ID] = exchange.request_id
     forwarded[CLIENT_HEADER] = client.id
     return forwarded
 
@@ -611,12 +613,19 @@ def problem_answer(problem: Problem, exchange: Exchange) -> Answer:
     return problem.status, problem.response_headers(), body, PROBLEM_MEDIA_TYPE
 
 
-async def send_answer(send: Send, answer: Answer, message_id: str) -> None:
+async def send_answer(send: Send, answer: Answer, exchange: Exchange) -> None:
+    """Send ``answer`` with the exchange's own headers (request id, message id); a HEAD's
+    without the body."""
     status, headers, body, media_type = answer
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    raw.append((MESSAGE_ID_HEADER, message_id.encode()))
+    raw = [
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if k != REQUEST_ID
+    ]
+    raw.append((MESSAGE_ID_HEADER, exchange.message_id.encode()))
     raw.append((b"content-type", media_type.encode("latin-1")))
     raw.append((b"content-length", str(len(body)).encode()))
+    raw += exchange.echoed
+    exchange.status = status
+    exchange.bytes_out += len(body)
     start: Message = {"type": "http.response.start", "status": status, "headers": raw}
     await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": "http.response.body", "body": b"" if exchange.head else body})
