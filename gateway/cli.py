@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import sys
@@ -155,6 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def started() -> None:
         banner.announce(loaded, host, port, console=console)
+        gc.freeze()  # what startup built lives as long as the process: no collection scans it
 
     app.on_startup.append(started)
     stop_metrics = metrics.start_listener(server.metrics_listen) if server.metrics_listen else None
