@@ -35,6 +35,7 @@ from gateway import metrics, tracing
 from gateway.admission import Admission, leave
 from gateway.catalogue import api as catalogue_api
 from gateway.catalogue.index import CATALOGUE_PATH, catalogue_of
+from gateway.deadline import Deadline
 from gateway.config.model import Client
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -126,6 +127,8 @@ async def handle(
     finally:
         runtime.inflight -= 1
         leave(context.slots)
+        if context.clock is not None:
+            context.clock.close()
     await send_answer(send, answer, exchange)
 
 
@@ -149,6 +152,7 @@ class Context:
         "admission",
         "arrived",
         "body",
+        "clock",
         "content_type",
         "exchange",
         "limit_headers",
@@ -176,6 +180,8 @@ class Context:
         self.slots: list[asyncio.Semaphore] = []
         """Admission slots held, released when the answer is recorded."""
         self.route: CompiledRoute | None = None
+        self.clock: Deadline | None = None
+        """The route's deadline, once the route is known (closed with the request)."""
         self.body = b""
         self.content_type = ""
         self.signature: VerificationResult | None = None
@@ -213,11 +219,12 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
             context.limit_headers = await runtime.counters.consume(rules, policy)
     deadline = context.arrived + route.timeout
     context.slots = await context.admission.enter(route, deadline)
+    clock = context.clock = Deadline(deadline)
     body = context.body = await read_body(
         receive,
         headers.get("content-length"),
         route.max_body_size,
-        deadline=deadline,
+        clock=clock,
         idle=context.admission.body_timeout,
     )
     exchange.bytes_in = len(body)
@@ -245,14 +252,14 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     )
     key = headers.get(IDEMPOTENCY_HEADER) if exchange.method == "POST" else None
     if key is None:
-        return await dispatch(context, route, outbound)
+        return await dispatch(context, route, outbound, clock)
     idempotency = context.persistence.idempotency
     replay = await idempotency.begin(client.id, key, route.id, sha256_hex(body))
     if replay is not None:
         exchange.extra["idempotency"] = "replayed"
         return replay.status, replay.headers, replay.body, replay.media_type
     try:
-        answer = await dispatch(context, route, outbound)
+        answer = await dispatch(context, route, outbound, clock)
     except Problem as problem:
         answer = problem_answer(problem, exchange)
     await idempotency.finish(client.id, key, *answer)
@@ -299,11 +306,13 @@ async def verify_signatures(
         )
 
 
-async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequest) -> Answer:
+async def dispatch(
+    context: Context, route: CompiledRoute, outbound: GatewayRequest, clock: Deadline
+) -> Answer:
     """Call the upstream now, or queue the request for the delivery worker."""
     exchange = context.exchange
     if route.config.delivery == "sync":
-        answer = to_answer(await call_upstream(route, outbound, exchange))
+        answer = to_answer(await call_upstream(route, outbound, exchange, clock))
         if route.config.log_bodies:
             logged = answer[2][:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
             exchange.extra["response_body"] = logged
@@ -354,15 +363,24 @@ async def catalogue(
             method=exchange.method,
             path=exchange.path,
             request_id=exchange.request_id,
-            read_body=lambda: read_body(
-                receive,
-                headers.get("content-length"),
-                catalogue_api.MAX_BODY,
-                deadline=context.arrived + seconds(context.runtime.loaded.config.limits.timeout),
-                idle=context.admission.body_timeout,
-            ),
+            read_body=lambda: _catalogue_body(context, headers, receive),
         )
     )
+
+
+async def _catalogue_body(context: Context, headers: dict[str, str], receive: Receive) -> bytes:
+    """A catalogue request's body, within the gateway's default timeout (it has no route)."""
+    clock = Deadline(context.arrived + seconds(context.runtime.loaded.config.limits.timeout))
+    try:
+        return await read_body(
+            receive,
+            headers.get("content-length"),
+            catalogue_api.MAX_BODY,
+            clock=clock,
+            idle=context.admission.body_timeout,
+        )
+    finally:
+        clock.close()
 
 
 async def message_status(context: Context, client: Client, message_id: str) -> Answer:
@@ -439,11 +457,11 @@ def match(runtime: Runtime, method: str, path: str) -> tuple[CompiledRoute, dict
 
 
 async def read_body(
-    receive: Receive, declared: str | None, limit: int, *, deadline: float, idle: float
+    receive: Receive, declared: str | None, limit: int, *, clock: Deadline, idle: float
 ) -> bytes:
     """The whole body, refused as soon as it is known to pass ``limit``.
 
-    It must arrive by ``deadline`` (``time.monotonic()``), with no pause longer
+    It must arrive by the request's deadline (``clock``), with no pause longer
     than ``idle``; else 408 and the connection is closed (a slow sender holds a
     slot and a connection, and is never waited for past its route's timeout).
     """
@@ -451,10 +469,8 @@ async def read_body(
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline - time.monotonic()  # the deadline on the loop's clock
     try:
-        async with asyncio.timeout_at(min(loop.time() + idle, end)) as window:
+        with clock.guard(idle):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -466,9 +482,9 @@ async def read_body(
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
-                window.reschedule(min(loop.time() + idle, end))
+                clock.extend(idle)
     except TimeoutError:
-        late = loop.time() >= end
+        late = asyncio.get_running_loop().time() >= clock.end
         detail = (
             "the body did not arrive within the route's timeout"
             if late
@@ -515,7 +531,7 @@ def forwarded_headers(
 
 
 async def call_upstream(
-    route: CompiledRoute, outbound: GatewayRequest, exchange: Exchange
+    route: CompiledRoute, outbound: GatewayRequest, exchange: Exchange, clock: Deadline
 ) -> GatewayResponse:
     """Call the adapter within the route's deadline, retrying what the policy allows."""
     policy = route.retry
@@ -525,7 +541,7 @@ async def call_upstream(
         for attempt in range(1, policy.attempts + 1):
             exchange.attempts = attempt
             try:
-                answer = await _attempt(route, outbound)
+                answer = await _attempt(route, outbound, clock)
                 if answer.status < 500:
                     return answer
                 raise UpstreamError(
@@ -551,12 +567,15 @@ async def call_upstream(
         exchange.upstream_ms = round((time.perf_counter() - started) * 1000, 3)
 
 
-async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayResponse:
+async def _attempt(
+    route: CompiledRoute, outbound: GatewayRequest, clock: Deadline
+) -> GatewayResponse:
     budget = outbound.remaining()
     if budget <= 0:
         raise UpstreamTimeout("no time left before the route's deadline")
+    attempt_timeout = None
     if route.retry.attempt_timeout is not None and route.retry.attempt_timeout < budget:
-        budget = route.retry.attempt_timeout  # the adapter sees this attempt's deadline
+        budget = attempt_timeout = route.retry.attempt_timeout  # the adapter sees it
         outbound = msgspec.structs.replace(outbound, deadline=time.monotonic() + budget)
     breaker = route.breaker
     breaker.enter()  # upstream_circuit_open or overloaded, at once
@@ -564,7 +583,7 @@ async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayRes
     started, outcome, failed = time.perf_counter(), "error", False
     try:
         with tracing.upstream_span(upstream, operation):
-            async with asyncio.timeout(budget):
+            with clock.guard(attempt_timeout):
                 answer = await route.adapter.handle(outbound)
         outcome = f"{answer.status // 100}xx"  # an answer; errors are named by their code
         failed = answer.status >= 500
