@@ -35,8 +35,8 @@ from gateway import metrics, tracing
 from gateway.admission import Admission, leave
 from gateway.catalogue import api as catalogue_api
 from gateway.catalogue.index import CATALOGUE_PATH, catalogue_of
-from gateway.deadline import Deadline
 from gateway.config.model import Client
+from gateway.deadline import Deadline
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.identity import API_KEY_HEADER, Caller
@@ -582,9 +582,8 @@ async def _attempt(
     upstream, operation = route.config.upstream, route.config.operation
     started, outcome, failed = time.perf_counter(), "error", False
     try:
-        with tracing.upstream_span(upstream, operation):
-            with clock.guard(attempt_timeout):
-                answer = await route.adapter.handle(outbound)
+        with tracing.upstream_span(upstream, operation), clock.guard(attempt_timeout):
+            answer = await route.adapter.handle(outbound)
         outcome = f"{answer.status // 100}xx"  # an answer; errors are named by their code
         failed = answer.status >= 500
         return answer
