@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
-from litestar.types import Message, Scope, Send
+from litestar.types import HTTPScope, Message, Scope, Send
 from opentelemetry.trace import Span
 
 from gateway import logs, metrics, tracing
@@ -144,7 +144,7 @@ def _original_path(scope: Scope) -> str:
     return "/".join(unquote(segment).replace("/", "%2F") for segment in segments)
 
 
-def begin(scope: Scope) -> tuple[Exchange, Scope]:
+def begin(scope: HTTPScope) -> tuple[Exchange, HTTPScope]:
     """The exchange of a new HTTP request, and the scope the gateway serves it with.
 
     HEAD is GET without the body, wherever GET is served: the returned scope
@@ -153,7 +153,7 @@ def begin(scope: Scope) -> tuple[Exchange, Scope]:
     request_id, replaced = _request_id(scope)
     head = scope["method"] == "HEAD"
     if head:
-        scope = {**scope, "method": "GET"}
+        scope = cast(HTTPScope, {**scope, "method": "GET"})
     exchange = Exchange(request_id, scope["method"], _original_path(scope))
     if head:
         exchange.head = True

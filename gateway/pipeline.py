@@ -646,4 +646,5 @@ async def send_answer(send: Send, answer: Answer, exchange: Exchange) -> None:
     exchange.bytes_out += len(body)
     start: Message = {"type": "http.response.start", "status": status, "headers": raw}
     await send(start)
-    await send({"type": "http.response.body", "body": b"" if exchange.head else body})
+    sent = b"" if exchange.head else body
+    await send({"type": "http.response.body", "body": sent, "more_body": False})
