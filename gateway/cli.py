@@ -167,6 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=port,
             access_log=False,  # the gateway writes its own line per request
             server_header=False,
+            proxy_headers=False,  # X-Forwarded-* would stand for the peer's address: not trusted
             log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
             # SIGTERM: stop accepting, let requests in flight finish, then shut down
             timeout_graceful_shutdown=math.ceil(seconds(server.shutdown_grace)),
