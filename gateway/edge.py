@@ -25,7 +25,7 @@ from asyncio import TimerHandle
 from typing import Any, ClassVar
 
 import msgspec
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
@@ -136,6 +136,8 @@ class EdgeProtocol(HttpToolsProtocol):
             self._answer(self._too_large())
             return
         super().on_headers_complete()
+        if type(self.cycle) is RequestResponseCycle:  # made just now, its task not yet started
+            self.cycle.__class__ = OneWriteCycle
 
     def on_body(self, body: bytes) -> None:
         if not self.transport.is_closing():  # refused: the rest of this read is dropped
@@ -210,3 +212,71 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, writing a response's head together with its body.
+
+    uvloop sends to the socket at every ``transport.write``, and uvicorn writes
+    the head, then the body: two syscalls and two TCP segments for every
+    answer, a sixth of a stub request's CPU. Here the head is held back
+    (uvicorn writes it into a ``_Held``) and goes out with the first body
+    bytes, or alone if the response has none (HEAD).
+    """
+
+    _held: _Held | None = None
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and not self.response_started:
+            held = _Held(self.transport)
+            self.transport = held  # type: ignore[assignment]
+            try:
+                await super().send(message)
+            finally:
+                self.transport = held.transport
+                held.holding = False
+            self._held = held if held.head else None
+            return
+        held = self._held
+        if held is None:
+            await super().send(message)
+            return
+        self._held = None
+        self.transport = held  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = held.transport
+            held.flush()
+
+
+class _Held:
+    """The transport as a cycle sees it while its response's head waits for the body."""
+
+    __slots__ = ("head", "holding", "transport")
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.head = b""
+        self.holding = True
+        """While uvicorn writes the head; afterwards writes go out, the head before them."""
+
+    def write(self, data: bytes) -> None:
+        if self.holding:  # the head: it waits
+            self.head += data
+        else:
+            self.transport.write(self.head + data)
+            self.head = b""
+
+    def flush(self) -> None:
+        if self.head:
+            self.transport.write(self.head)
+            self.head = b""
+
+    def is_closing(self) -> bool:
+        closing: bool = self.transport.is_closing()
+        return closing
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
