@@ -237,17 +237,17 @@ class OneWriteCycle(RequestResponseCycle):
                 held.holding = False
             self._held = held if held.head else None
             return
-        held = self._held
-        if held is None:
+        pending = self._held
+        if pending is None:
             await super().send(message)
             return
         self._held = None
-        self.transport = held  # type: ignore[assignment]
+        self.transport = pending  # type: ignore[assignment]
         try:
             await super().send(message)
         finally:
-            self.transport = held.transport
-            held.flush()
+            self.transport = pending.transport
+            pending.flush()
 
 
 class _Held:
