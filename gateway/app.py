@@ -157,7 +157,7 @@ async def _refuse_at_edge(scope: Scope, exchange: Exchange, fixed: dict[str, lis
     if len(keys) > 1:
         raise Problem("duplicate_header", "X-API-Key must be sent once")
     path = exchange.path
-    if any(segment in (".", "..") for segment in path.split("/")):
+    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
         raise Problem("path_invalid", "dot segments ('.', '..') are not accepted in paths")
     console = path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
     if not console and (path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")):

@@ -140,8 +140,10 @@ def _original_path(scope: Scope) -> str:
     if raw is None:
         return scope["path"]
     # ASGI says raw_path has no query string; httpx's test transport puts it there anyway.
-    segments = raw.partition(b"?")[0].decode("latin-1").split("/")
-    return "/".join(unquote(segment).replace("/", "%2F") for segment in segments)
+    path = raw.partition(b"?")[0].decode("latin-1")
+    if "%" not in path:
+        return path
+    return "/".join(unquote(segment).replace("/", "%2F") for segment in path.split("/"))
 
 
 def begin(scope: HTTPScope) -> tuple[Exchange, HTTPScope]:
