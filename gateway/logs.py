@@ -49,9 +49,13 @@ GATEWAY_VALUES = frozenset(
 )
 
 
+_MASKABLE = (str, dict, list, tuple)
+"""A tuple, not ``str | dict | ...``: that union is built anew at every call (0.7 µs)."""
+
+
 def mask_personal_data(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
-        if key not in GATEWAY_VALUES and isinstance(value, str | dict | list | tuple):
+        if key not in GATEWAY_VALUES and isinstance(value, _MASKABLE):
             event[key] = mask_value(value)
     return event
 
@@ -241,7 +245,7 @@ class AccessLines:
         if _LEVELS[level] < self._level:
             return
         for key, value in fields.items():
-            if key not in ACCESS_SAFE and isinstance(value, str | dict | list | tuple):
+            if key not in ACCESS_SAFE and isinstance(value, _MASKABLE):
                 fields[key] = mask_value(value)
         fields["event"] = "request"
         fields["level"] = level
