@@ -140,11 +140,23 @@ def _edge(app: Litestar, data_plane: ASGIApp) -> ASGIApp:
                 if to_litestar:
                     await inner(scope, receive, echoing(exchange, send))
                 else:
-                    await data_plane(scope, receive, send)
+                    try:
+                        await data_plane(scope, receive, send)
+                    except Exception as exc:
+                        await _escaped(exc, exchange, send)
             finally:
                 finish(exchange, span, scope.get("path_template") if to_litestar else None)
 
     return edge
+
+
+async def _escaped(exc: Exception, exchange: Exchange, send: Send) -> None:
+    """The pipeline answers its own errors; what escapes it (say, a message log that fails
+    otherwise than unavailable) is ``internal_error`` as litestar's would be, never a 500 page."""
+    if exchange.status:  # the answer is out: nothing left to mend
+        raise exc
+    problem = _as_problem(exc, exchange.request_id)
+    await pipeline.send_answer(send, pipeline.problem_answer(problem, exchange), exchange)
 
 
 def _is_fixed(path: str, fixed: dict[str, list[str]]) -> bool:
