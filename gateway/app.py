@@ -106,7 +106,7 @@ def _fixed_endpoints(app: Litestar) -> dict[str, list[str]]:
     return endpoints
 
 
-def _edge(app: Litestar, data_plane: ASGIApp) -> ASGIApp:
+def _edge(app: Litestar, holder: RuntimeHolder, state: State) -> ASGIApp:
     """What every request passes before routing, fixed endpoints and data plane alike.
 
     It opens and closes the request's exchange (``gateway.exchange``). Refused
@@ -141,7 +141,7 @@ def _edge(app: Litestar, data_plane: ASGIApp) -> ASGIApp:
                     await inner(scope, receive, echoing(exchange, send))
                 else:
                     try:
-                        await data_plane(scope, receive, send)
+                        await pipeline.handle(holder, state.admission, scope, receive, send)
                     except Exception as exc:
                         await _escaped(exc, exchange, send)
             finally:
@@ -244,10 +244,5 @@ def create_app(
         logging_config=None,  # gateway.logs owns logging (masking, JSON)
         debug=False,
     )
-
-    async def data_plane(scope: Scope, receive: Receive, send: Send) -> None:
-        """Every path that is not a fixed endpoint: the configured routes."""
-        await pipeline.handle(holder, state.admission, scope, receive, send)
-
-    app.asgi_handler = _edge(app, data_plane)  # outside routing: litestar's 405 gets an id too
+    app.asgi_handler = _edge(app, holder, state)  # outside routing: litestar's 405 gets an id too
     return app
