@@ -253,7 +253,7 @@ class OneWriteCycle(RequestResponseCycle):
 
     uvloop sends to the socket at every ``transport.write``, and uvicorn writes
     the head, then the body: two syscalls and two TCP segments for every
-    answer, a sixth of a stub request's CPU. Here the head is held back
+    answer where one does. Here the head is held back
     (uvicorn writes it into a ``_Held``) and goes out with the first body
     bytes, or alone if the response has none (HEAD).
     """
