@@ -16,14 +16,21 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import msgspec
 
 
+class ConfiguredNames(msgspec.Struct, frozen=True, kw_only=True):
+    """What the rest of the configuration names, for settings that refer to it."""
+
+    upstreams: Collection[str]
+    clients: Collection[str]
+
+
 class AdapterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base of every adapter's settings: the keys of an ``upstreams`` entry besides ``type``."""
 
     description: str = ""
 
-    def issues(self, upstreams: Collection[str]) -> list[tuple[tuple[str, ...], str]]:
+    def issues(self, names: ConfiguredNames) -> list[tuple[tuple[str | int, ...], str]]:
         """(key path under the entry, message) for what no type check sees, e.g. a name of
-        another upstream not in ``upstreams``; ``config check`` reports each at its line."""
+        another upstream or a client not configured; ``config check`` reports each at its line."""
         return []
 
 
@@ -95,6 +102,15 @@ class AdapterState(Protocol):
 
     async def put(self, key: str, value: str) -> None: ...
 
+    async def swap(self, key: str, expected: str | None, value: str) -> bool:
+        """Put ``value`` only if the key still holds ``expected`` (None: absent); False if
+        another request or replica changed it first: read again and retry."""
+        ...
+
+    async def purge(self, prefix: str, before: float) -> int:
+        """Forget the keys starting with ``prefix`` last put before ``before`` (Unix time)."""
+        ...
+
 
 class InboundMessage(msgspec.Struct, kw_only=True):
     """Something an adapter fetched from its upstream for another configured upstream.
@@ -132,17 +148,67 @@ class InboundRefused(Exception):
         self.detail = detail
 
 
+class MailboxItem(msgspec.Struct, kw_only=True):
+    """One message held in an agency's mailbox here, as ``AdapterMailboxes`` lists it."""
+
+    box: str
+    item: str
+    message_id: str
+    """Its id on record in the message log (the same as ``AdapterHost.accept`` would give)."""
+    headers: dict[str, str]
+    """The headers of the message held (its ``InboundMessage.request.headers``)."""
+    state: Literal["initial", "processing", "done", "fail"]
+    """``initial`` until its owner settles it (the national axis's words)."""
+    reason: str = ""
+    created_at: float
+    updated_at: float
+
+
+class AdapterMailboxes(Protocol):
+    """Mailboxes kept in the gateway's store for those who pull (``AdapterHost.hold``).
+
+    Durable and shared by replicas, like ``AdapterState``; each adapter sees only its own.
+    """
+
+    async def items(self, box: str, limit: int) -> list[MailboxItem]:
+        """The items of ``box`` not yet ``done`` or ``fail``, oldest first."""
+        ...
+
+    async def get(self, box: str, item: str) -> MailboxItem | None: ...
+
+    async def body(self, box: str, item: str) -> bytes | None:
+        """The message held, as it was given to ``hold``."""
+        ...
+
+    async def settle(
+        self, box: str, item: str, state: Literal["processing", "done", "fail"], reason: str
+    ) -> MailboxItem | None:
+        """Set an item's state (its owner read it, or refused it); None if there is none."""
+        ...
+
+    async def purge(self, before: float) -> int:
+        """Delete the ``done`` and ``fail`` items last changed before ``before``."""
+        ...
+
+
 class AdapterHost(Protocol):
     """What the running gateway offers an adapter that needs more than ``handle``."""
 
     name: str
     """The upstream's configured name."""
     state: AdapterState
+    mailboxes: AdapterMailboxes
 
     async def accept(self, message: InboundMessage) -> tuple[str, bool]:
         """Store ``message`` durably for delivery; (message id, False if the key was seen).
 
         ``InboundRefused`` if it cannot be taken (its signatures, when asked to check them).
+        """
+        ...
+
+    async def hold(self, box: str, item: str, message: InboundMessage) -> tuple[str, bool]:
+        """Keep ``message`` in mailbox ``box`` as ``item`` until its owner pulls it (instead of
+        delivering it to ``message.upstream``): checked, durable and on record as ``accept``.
         """
         ...
 

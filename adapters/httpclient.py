@@ -40,6 +40,7 @@ class TlsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class PoolSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_connections: int = 100
     max_keepalive: int = 20
+    """Idle connections kept once the load is gone (more stay open while in steady use)."""
     connect_timeout: Duration = "5s"
 
 

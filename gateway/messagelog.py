@@ -195,15 +195,23 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
 def record_hash(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> str:
-    """The chain link: SHA-256 over the previous hash and every stored field, in a fixed order."""
-    return _link(prev_hash, log_id, seq, msgspec.structs.asdict(record))
+    """The chain link: SHA-256 over the previous hash and every stored field, in a fixed order
+    (canonical JSON: keys sorted, ``log_id`` and ``seq`` among them)."""
+    return str(linked_row(prev_hash, log_id, seq, record)["hash"])
 
 
-def _link(prev_hash: str, log_id: str, seq: int, fields: dict[str, Any]) -> str:
-    """``record_hash`` of a record already turned into its fields (the writer has them)."""
-    canonical = msgspec.json.encode({"log_id": log_id, "seq": seq, **fields}, order="sorted")
-    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+def linked_row(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> dict[str, Any]:
+    """``record`` as its ``message_log`` row: its fields, its place in the chain, its hash."""
+    row = msgspec.structs.asdict(record)
+    row["log_id"] = log_id
+    row["seq"] = seq
+    digest = hashlib.sha256(prev_hash.encode() + _CANONICAL.encode(row)).hexdigest()
+    row["prev_hash"], row["hash"] = prev_hash, digest
+    return row
 
 
 def default_log_id() -> str:
@@ -211,21 +219,24 @@ def default_log_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-_COLUMNS = [column.name for column in message_log.c]
-
-
 class MessageLog:
-    """Group-commit writer of one chain, on a connection of its own (``store.appender``)."""
+    """Group-commit writer of one chain, on a connection of its own (``store.appender``).
+
+    ``append`` only queues the record and waits: the writer task takes what is queued
+    (up to ``MAX_BATCH``), links each record to the chain once, and hands the rows to the
+    appender as one batch; what arrives meanwhile goes in the next.
+    """
 
     def __init__(self, store: Store, log_id: str | None = None) -> None:
         self.store = store
         self.log_id = log_id or default_log_id()
-        self._queue: asyncio.Queue[tuple[AuditRecord, asyncio.Future[int]]] = asyncio.Queue()
+        self._pending: list[tuple[AuditRecord, asyncio.Future[int]]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
         self._seq = 0
         self._last_hash = GENESIS
         self._task: asyncio.Task[None] | None = None
         self._appender = open_appender(store, message_log)
-        self._busy = False
 
     async def start(self) -> None:
         async with self.store.engine.connect() as connection:
@@ -243,39 +254,36 @@ class MessageLog:
 
     async def append(self, record: AuditRecord) -> int:
         """Commit ``record``; returns its sequence number. ``LogUnavailable`` if it cannot."""
-        if self._task is None or self._task.done():
+        if self._task is None or self._task.done() or self._closing:
             raise LogUnavailable("message log writer is not running")
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((record, done))
+        self._pending.append((record, done))
+        self._wake.set()
         return await done
 
     async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
+        while not self._closing or self._pending:
+            await self._wake.wait()
+            self._wake.clear()
             await asyncio.sleep(0)  # the requests already running get to add theirs
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._busy = True
-            try:
+            while self._pending:
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
                 await self._commit(batch)
-            finally:
-                self._busy = False
 
     async def _commit(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]]) -> None:
-        rows: list[tuple[Any, ...]] = []
         seq, last = self._seq, self._last_hash
-        for record, _ in batch:
-            seq += 1
-            row = msgspec.structs.asdict(record)
-            digest = _link(last, self.log_id, seq, row)
-            row.update(log_id=self.log_id, seq=seq, prev_hash=last, hash=digest)
-            rows.append(tuple(row[name] for name in _COLUMNS))
-            last = digest
         started = time.perf_counter()
         try:
+            rows = []
+            for record, _ in batch:
+                seq += 1
+                row = linked_row(last, self.log_id, seq, record)
+                rows.append(row)
+                last = row["hash"]
             await self._appender.append(rows)
         except Exception as exc:
-            log.error("message_log_write_failed", error=type(exc).__name__, records=len(rows))
+            log.error("message_log_write_failed", error=type(exc).__name__, records=len(batch))
             for _, done in batch:
                 if not done.done():
                     done.set_exception(LogUnavailable(f"message log write failed: {exc}"))
@@ -289,10 +297,9 @@ class MessageLog:
 
     async def close(self) -> None:
         """Write what is queued, then stop."""
-        while not self._queue.empty() or self._busy:
-            await asyncio.sleep(0.01)
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._appender.close()
 

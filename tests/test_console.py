@@ -51,6 +51,10 @@ def test_every_page_needs_a_session(client: TestClient) -> None:  # type: ignore
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303
         assert answer.headers["location"] == "/admin/ui/login"
+    for path in ("/admin/ui/config/reload", "/admin/ui/deliveries/retry", "/admin/ui/signatures"):
+        posted = client.post(path, data={"csrf": "x"}, follow_redirects=False)
+        assert posted.status_code == 303, path  # a form whose session ended says so
+        assert posted.headers["location"] == "/admin/ui/login?expired=1"
 
 
 def test_sign_in_sets_a_strict_http_only_cookie(client: TestClient) -> None:  # type: ignore[type-arg]

@@ -230,3 +230,64 @@ def test_has_upstream_follows_the_current_runtime(storage_url: str, tmp_path: Pa
         return host.has_upstream("ubnd-qlvb"), host.has_upstream("so-tc-qlvb")
 
     assert on_host(storage_url, tmp_path, work) == (True, False)
+
+
+def test_hold_keeps_a_message_once_in_its_mailbox_and_on_record(
+    storage_url: str, tmp_path: Path
+) -> None:
+    axis, box, item = f"axis-{uuid.uuid4().hex[:8]}", "000.00.13.H53", uuid.uuid4().hex
+
+    async def work(persistence: Persistence, runtime: Runtime) -> Any:
+        host = GatewayHost(axis, persistence, lambda: runtime)
+        other = GatewayHost(f"portal-{uuid.uuid4().hex[:8]}", persistence, lambda: runtime)
+        message = inbound(f"edoc:{item}:{box}")
+        first, again = await host.hold(box, item, message), await host.hold(box, item, message)
+        listed = await host.mailboxes.items(box, 10)
+        theirs = await other.mailboxes.items(box, 10)
+        body = await host.mailboxes.body(box, item)
+        processing = await host.mailboxes.settle(box, item, "processing", "")
+        still = await host.mailboxes.items(box, 10)
+        done = await host.mailboxes.settle(box, item, "fail", "not ours")
+        missing = await host.mailboxes.settle(box, "nope", "done", "")
+        records, _ = await search(persistence.store, SearchFilter(message_id=first[0]))
+        return first, again, listed, theirs, body, processing, still, done, missing, records
+
+    first, again, listed, theirs, body, processing, still, done, missing, records = on_host(
+        storage_url, tmp_path, work
+    )
+    assert first[1] is True and again == (first[0], False)
+    (held,) = listed
+    assert (held.item, held.message_id, held.state) == (item, first[0], "initial")
+    assert theirs == [] and body == b"<edXML/>"
+    assert processing is not None and processing.state == "processing" and len(still) == 1
+    assert done is not None and (done.state, done.reason) == ("fail", "not ours")
+    assert missing is None
+    (record,) = records
+    assert (record["kind"], record["route"], record["upstream"]) == (
+        "accepted",
+        f"inbound:{axis}",
+        axis,
+    )
+
+
+def test_purge_forgets_what_is_old_and_settled_alone(storage_url: str, tmp_path: Path) -> None:
+    axis = f"axis-{uuid.uuid4().hex[:8]}"
+
+    async def work(persistence: Persistence, runtime: Runtime) -> Any:
+        host = GatewayHost(axis, persistence, lambda: runtime)
+        for key in ("doc:1", "doc:2", "ref:1"):
+            await host.state.put(key, "x")
+        for item in ("settled", "waiting"):
+            await host.hold("box", item, inbound(f"edoc:{item}"))
+        await host.mailboxes.settle("box", "settled", "done", "")
+        kept = await host.state.purge("doc:", 0) + await host.mailboxes.purge(0)
+        kept += await host.state.purge("do_", time.time() + 1)  # "_" is no wildcard
+        state = await host.state.purge("doc:", time.time() + 1)
+        mailbox = await host.mailboxes.purge(time.time() + 1)
+        left = [await host.state.get(k) for k in ("doc:1", "ref:1")]
+        return kept, state, mailbox, left, await host.mailboxes.items("box", 10)
+
+    kept, state, mailbox, left, items = on_host(storage_url, tmp_path, work)
+    assert (kept, state, mailbox) == (0, 2, 1)
+    assert left == [None, "x"]
+    assert [i.item for i in items] == ["waiting"]

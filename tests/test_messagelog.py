@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,9 @@ from litestar.testing import TestClient
 from gateway.app import create_app
 from gateway.cli import main
 from gateway.messagelog import (
+    MAX_BATCH,
     AuditRecord,
+    LogUnavailable,
     MessageLog,
     purge,
     record_hash,
@@ -56,6 +59,8 @@ def record(index: int, at: float | None = None) -> AuditRecord:
         status=200,
         request_sha256=sha256_hex(b"request %d" % index),
         response_sha256=sha256_hex(b"response %d" % index),
+        request_body=bytes([index % 256, 0, 255]) if index % 2 else None,  # not UTF-8
+        signature='{"valid": true, "signer": "Nguyễn Văn An"}' if index % 3 else None,
     )
 
 
@@ -72,24 +77,78 @@ async def report_of(store: Store, log_id: str) -> Any:
     return report
 
 
+async def seqs_of(store: Store, log_id: str) -> list[int]:
+    async with store.engine.connect() as connection:
+        query = sa.select(message_log.c.seq).where(message_log.c.log_id == log_id)
+        return sorted((await connection.execute(query)).scalars().all())
+
+
 def test_concurrent_appends_form_one_unbroken_chain(storage_url: str) -> None:
+    count = 2 * MAX_BATCH + 200  # more than one batch can take
+
     async def work(store: Store) -> Any:
-        log_id = await write(store, 300)
-        async with store.engine.connect() as connection:
-            seqs = (
-                (
-                    await connection.execute(
-                        sa.select(message_log.c.seq).where(message_log.c.log_id == log_id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return sorted(seqs), await report_of(store, log_id)
+        log_id = await write(store, count)
+        return await seqs_of(store, log_id), await report_of(store, log_id)
 
     seqs, report = run(work, storage_url)
-    assert seqs == list(range(1, 301))
-    assert report.ok and report.records == 300
+    assert seqs == list(range(1, count + 1))
+    assert report.ok and report.records == count
+
+
+def test_a_failed_batch_is_refused_and_leaves_no_gap(storage_url: str) -> None:
+    """Every record of a batch the database refuses gets ``LogUnavailable`` (its requests are
+    answered 503); the chain goes on from the last committed record."""
+
+    async def work(store: Store) -> Any:
+        log = MessageLog(store)
+        await log.start()
+        await log.append(record(0))
+        unstorable = msgspec.structs.replace(record(1), method=None)  # NOT NULL column
+        refused = await asyncio.gather(
+            log.append(unstorable), log.append(record(2)), return_exceptions=True
+        )
+        numbers = [await log.append(record(i)) for i in (3, 4)]
+        await log.close()
+        return (
+            refused,
+            numbers,
+            await seqs_of(store, log.log_id),
+            await report_of(store, log.log_id),
+        )
+
+    refused, numbers, seqs, report = run(work, storage_url)
+    assert [type(outcome) for outcome in refused] == [LogUnavailable, LogUnavailable]
+    assert numbers == [2, 3]
+    assert seqs == [1, 2, 3]
+    assert report.ok and report.records == 3
+
+
+def test_waiting_for_the_sqlite_write_lock_holds_only_the_writer(tmp_path: Path) -> None:
+    """While another connection holds SQLite's write lock, the writer waits for it in its
+    own thread: the event loop goes on (here, it is what releases the lock), and the
+    record is committed once the lock is free."""
+    url = f"sqlite:///{tmp_path}/gateway.db"
+
+    async def work(store: Store) -> Any:
+        log = MessageLog(store)
+        await log.start()
+        await log.append(record(0))  # the writer's connection is open
+        other = sqlite3.connect(str(tmp_path / "gateway.db"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        appending = asyncio.create_task(log.append(record(1)))
+        for _ in range(20):  # the loop keeps turning while the append waits
+            await asyncio.sleep(0.005)
+        waited = not appending.done()
+        other.execute("COMMIT")
+        other.close()
+        number = await appending
+        await log.close()
+        return waited, number, await report_of(store, log.log_id)
+
+    waited, number, report = run(work, url)
+    assert waited
+    assert number == 2
+    assert report.ok and report.records == 2
 
 
 @pytest.mark.parametrize(

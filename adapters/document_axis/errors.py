@@ -19,3 +19,11 @@ class DocumentNotFound(RequestRejected):
     code = "not_found"
     status = 404
     title = "Not found"
+
+
+class NotTheSender(RequestRejected):
+    """A recall, update or replace of a document another agency sent: only its sender may."""
+
+    code = "not_the_sender"
+    status = 403
+    title = "Only the sender may recall or change a document"

@@ -1,27 +1,35 @@
 """The province's own axis: documents between its agencies never leave the province.
 
-A document's receivers that are agencies of the directory with a document
-system (``Agency.upstream``) are its local legs: each is handed to that system
-through the gateway's delivery queue (``AdapterHost.accept``: durable,
-retried, dead-lettered, on record). The others (other provinces' agencies,
-and agencies of ours that pull from the axis mailbox) are the national leg:
-one ``sendEdoc``. A document with no national leg gets its id here.
+A document's receivers that are agencies of the directory are its local legs:
+one with a document system (``Agency.upstream``) is handed to it through the
+gateway's delivery queue (``AdapterHost.accept``: durable, retried,
+dead-lettered, on record); one without gets it in its mailbox here
+(``AdapterHost.hold``: durable, on record), which it pulls through the same
+routes as its axis mailbox. The others (other provinces' agencies) are the
+national leg: one ``sendEdoc``. A document with no national leg gets its id here.
 
 When a document has both, the edXML sent to the axis still names every
 receiver (it may be signed: it is not rewritten), so the axis also lists it
-for the local ones; the poller then finds their leg already accepted (same
-key, ``edoc:<docId>:<OrganId>``) and only settles it on the axis.
+for the local ones; the poller then finds a system's leg already accepted
+(same key, ``edoc:<docId>:<OrganId>``) and only settles it on the axis; a
+mailbox lists it once (the local copy).
 
 Where each leg went, and the last status each receiver answered, is kept in
-the adapter's state (``host.state``, key ``doc:<docId>``) and shown by
-``getDocumentReceivers``; a leg's delivery state is read from the queue.
+the adapter's state (``host.state``, key ``doc:<docId>``, found by the edXML
+DocumentId its answers name through ``ref:<DocumentId>``) and shown by
+``getDocumentReceivers``; a leg's delivery state is read from the queue or the
+mailbox. A recall, update or replace (BussinessDocType 1, 2, 3) of a document
+sent here is noted on the original's record; its receivers' answers (13, 15,
+16) show on both. Records and settled mailbox items unchanged for
+``retention`` are deleted (``purge``).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 
@@ -37,20 +45,40 @@ class Leg(msgspec.Struct, kw_only=True):
     """One receiver of a document: how it was sent and what it answered last."""
 
     organ_id: str
-    via: str
-    """``local`` (the province's axis) or ``national``."""
+    via: Literal["local", "mailbox", "national"]
+    """``local``: to its system through the delivery queue; ``mailbox``: held here for it
+    to pull; ``national``: in the ``sendEdoc`` to the axis."""
     message_id: str = ""
-    """The delivery queue's id of a local leg."""
+    """The id on record (message log, delivery queue) of a local or mailbox leg."""
     sent_at: float
     status: str = ""
     """The last StatusCode the receiver answered (edXML status message), ``""`` if none."""
     status_at: float | None = None
 
 
+class Amendment(msgspec.Struct, kw_only=True):
+    """A recall, update or replace sent for a document (its own record: ``doc_id``)."""
+
+    doc_id: str
+    business: int
+    sent_at: float
+
+
 class Sent(msgspec.Struct, kw_only=True):
     doc_id: str
     sender: str
     legs: list[Leg]
+    document_id: str = ""
+    """Its edXML DocumentId (what answers name)."""
+    business: int = 0
+    """BussinessDocType: 0 new, 1 recall, 2 update, 3 replace."""
+    amends: str = ""
+    """A recall, update or replace of a document sent here: the original's docId."""
+    amendments: list[Amendment] = []
+
+
+TAKE_BACK = frozenset({"13", "15", "16"})
+"""Answers about a recall, update or replace (edxml.StatusCode TAKE_BACK_*)."""
 
 
 class LocalExchange:
@@ -59,15 +87,16 @@ class LocalExchange:
         self.settings = settings
 
     def local_receivers(self, receivers: list[str]) -> list[str]:
-        """The receivers this gateway delivers to itself (an agency here with a system)."""
+        """The receivers this gateway delivers to itself: every agency of the directory."""
         directory = self.settings.directory()
-        return [r for r in receivers if r in directory and directory[r].upstream]
+        return [r for r in receivers if r in directory]
 
     def check_systems(self, host: AdapterHost, receivers: list[str]) -> None:
         """Refuse before anything is sent if a local receiver's system is gone (a reload)."""
         directory = self.settings.directory()
         for organ_id in receivers:
-            if not host.has_upstream(directory[organ_id].upstream):
+            system = directory[organ_id].upstream
+            if system and not host.has_upstream(system):
                 raise RequestRejected(
                     f"the system of agency {organ_id} is not configured",
                     errors=[{"path": "To", "message": f"{organ_id} cannot receive now"}],
@@ -86,10 +115,17 @@ class LocalExchange:
         receivers: list[str],
         body: bytes,
     ) -> list[Leg]:
-        """Accept the message for each local receiver's system; refused as a whole if one is."""
+        """Accept the message for each local receiver (its system or its mailbox); refused as
+        a whole if one is.
+
+        Its signatures are checked once (``inbound.verify_signatures``), with the first leg,
+        before anything is stored; that leg's record holds the result (every leg's record
+        has the same body digest).
+        """
         directory = self.settings.directory()
         legs: list[Leg] = []
         for organ_id in receivers:
+            system = directory[organ_id].upstream
             message = leg_message(
                 self.settings,
                 self.name,
@@ -97,24 +133,56 @@ class LocalExchange:
                 kind=kind,
                 sender=sender,
                 organ_id=organ_id,
-                target=directory[organ_id].upstream,
+                target=system,
                 body=body,
             )
+            if legs:
+                message.verify_signatures = "off"
             try:
-                message_id, _ = await host.accept(message)
+                if system:
+                    message_id, _ = await host.accept(message)
+                else:
+                    message_id, _ = await host.hold(organ_id, doc_id, message)
             except InboundRefused as refusal:
                 raise RequestRejected(
                     refusal.detail, errors=[{"path": "", "message": refusal.detail}]
                 ) from None
-            legs.append(Leg(organ_id=organ_id, via="local", message_id=message_id, sent_at=now()))
+            via: Literal["local", "mailbox"] = "local" if system else "mailbox"
+            legs.append(Leg(organ_id=organ_id, via=via, message_id=message_id, sent_at=now()))
             log.info("local_axis_accepted", upstream=self.name, organ=organ_id, doc_id=doc_id)
         return legs
 
-    async def record(self, host: AdapterHost, sent: Sent, document_id: str) -> None:
-        """Keep where each leg went, findable by the edXML DocumentId its answers name."""
+    async def original(self, host: AdapterHost, document_id: str) -> Sent | None:
+        """The record of the document sent here whose edXML DocumentId is ``document_id``."""
+        doc_id = await host.state.get(f"ref:{document_id}") if document_id else None
+        return None if doc_id is None else await self.sent(host, doc_id)
+
+    async def record(self, host: AdapterHost, sent: Sent, original: Sent | None = None) -> None:
+        """Keep where each leg went, findable by the edXML DocumentId its answers name; a
+        recall, update or replace also on the record of the ``original`` it changes."""
+        if original is not None:
+            sent.amends = original.doc_id
+            amendment = Amendment(doc_id=sent.doc_id, business=sent.business, sent_at=now())
+            await self._change(host, original.doc_id, lambda old: old.amendments.append(amendment))
+        await self._put(host, sent)
+        sent_again = original is not None and original.document_id == sent.document_id
+        if sent.document_id and not sent_again:  # answers to the same DocumentId: the original
+            await host.state.put(f"ref:{sent.document_id}", sent.doc_id)
+
+    @staticmethod
+    async def _put(host: AdapterHost, sent: Sent) -> None:
         await host.state.put(f"doc:{sent.doc_id}", msgspec.json.encode(sent).decode())
-        if document_id:
-            await host.state.put(f"ref:{document_id}", sent.doc_id)
+
+    @staticmethod
+    async def _change(host: AdapterHost, doc_id: str, change: Callable[[Sent], None]) -> None:
+        """Apply ``change`` to the record as it is now: answers from several receivers (or
+        replicas) arrive together, and none may overwrite another's."""
+        key = f"doc:{doc_id}"
+        while (raw := await host.state.get(key)) is not None:
+            record = msgspec.json.decode(raw, type=Sent)
+            change(record)
+            if await host.state.swap(key, raw, msgspec.json.encode(record).decode()):
+                return
 
     async def sent(self, host: AdapterHost, doc_id: str) -> Sent | None:
         raw = await host.state.get(f"doc:{doc_id}")
@@ -123,15 +191,24 @@ class LocalExchange:
     async def answered(
         self, host: AdapterHost, document_id: str, receiver: str, status_code: str
     ) -> None:
-        """Note a receiver's status on the record of the document it answers, if sent here."""
-        doc_id = await host.state.get(f"ref:{document_id}") if document_id else None
-        sent = None if doc_id is None else await self.sent(host, doc_id)
+        """Note a receiver's status on the record of the document it answers, if sent here;
+        an answer about a recall, update or replace on the original's record and the last
+        change's both."""
+        sent = await self.original(host, document_id)
         if sent is None:
             return
-        for leg in sent.legs:
-            if leg.organ_id == receiver:
-                leg.status, leg.status_at = status_code, now()
-        await host.state.put(f"doc:{sent.doc_id}", msgspec.json.encode(sent).decode())
+        latest = sent.amendments[-1].doc_id if sent.amendments else ""
+        related = sent.amends or (latest if status_code in TAKE_BACK else "")
+        answered_at = now()
+
+        def note(record: Sent) -> None:
+            for leg in record.legs:
+                if leg.organ_id == receiver:
+                    leg.status, leg.status_at = status_code, answered_at
+
+        for doc_id in (sent.doc_id, related) if related else (sent.doc_id,):
+            await self._change(host, doc_id, note)
+        await host.state.put(f"ref:{document_id}", sent.doc_id)  # kept as long as the record
 
     async def receivers(self, host: AdapterHost, sent: Sent) -> list[dict[str, Any]]:
         """Each receiver: where it went, its delivery state, its last answer, with times."""
@@ -142,6 +219,10 @@ class LocalExchange:
                 delivery = await host.delivery(leg.message_id)
                 if delivery is not None:
                     state, updated = str(delivery["state"]), float(delivery["updated_at"])
+            elif leg.via == "mailbox":
+                held = await host.mailboxes.get(leg.organ_id, sent.doc_id)
+                if held is not None:
+                    state, updated = held.state, held.updated_at
             view.append(
                 {
                     "organId": leg.organ_id,
@@ -155,6 +236,14 @@ class LocalExchange:
                 }
             )
         return view
+
+    async def purge(self, host: AdapterHost, before: float) -> int:
+        """Forget settled mailbox items, then records, unchanged since ``before`` (a record
+        outlives the copies it shows the state of)."""
+        purged = await host.mailboxes.purge(before)
+        return (
+            purged + await host.state.purge("doc:", before) + await host.state.purge("ref:", before)
+        )
 
 
 def now() -> float:

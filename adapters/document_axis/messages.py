@@ -37,14 +37,11 @@ class Addressing(msgspec.Struct, frozen=True):
     """The edXML DocumentId of a document, or of the document a status answers."""
     status_code: str = ""
     """A status message's StatusCode."""
-
-
-def document_header(source: Source) -> edxml.MessageHeader:
-    """The header of a valid document; raises ``EdxmlError`` listing every broken rule."""
-    header, issues = read_document_header(source)
-    if issues:
-        raise edxml.EdxmlInvalid(issues)
-    return header
+    business: int = 0
+    """A document's BussinessDocType: 0 new, 1 recall, 2 update, 3 replace."""
+    original: str = ""
+    """A recall, update or replace: the DocumentId of the document it changes (its
+    Bussiness/DocumentId, else its own DocumentId: the same document, sent again)."""
 
 
 def read_document_header(source: Source) -> tuple[edxml.MessageHeader, list[edxml.EdxmlIssue]]:
@@ -52,6 +49,13 @@ def read_document_header(source: Source) -> tuple[edxml.MessageHeader, list[edxm
 
     Raises only for what cannot be read at all (not well-formed, unsafe).
     """
+    header, _, issues = _read_document(source)
+    return header, issues
+
+
+def _read_document(
+    source: Source,
+) -> tuple[edxml.MessageHeader, edxml.Bussiness | None, list[edxml.EdxmlIssue]]:
     parts = read_parts(
         source, edxml.MessageHeader, limits=DEFAULT_LIMITS, with_attachments=True, keep=False
     )
@@ -60,7 +64,7 @@ def read_document_header(source: Source) -> tuple[edxml.MessageHeader, list[edxm
         parts.issues,
         rules.check_parts(header, parts.trace, parts.manifest, parts.infos, DEFAULT_LIMITS),
     )
-    return header, issues
+    return header, parts.trace.Bussiness if parts.trace else None, issues
 
 
 def rejected(exc: edxml.EdxmlError) -> RequestRejected:
@@ -72,8 +76,10 @@ def outbound_document(body: bytes, content_type: str) -> tuple[Addressing, Paylo
     """A document from an agency: edXML sent as is, or its JSON form built into edXML."""
     try:
         if not is_json(content_type):
-            header = document_header(body)
-            return _addressing(header), Payload.of_bytes(body)
+            header, business, issues = _read_document(body)
+            if issues:
+                raise edxml.EdxmlInvalid(issues)
+            return _addressing(header, business), Payload.of_bytes(body)
         with edxml.from_json(_json(body)) as document:
             spool = temp_spool()
             sink = HashingWriter(spool)
@@ -82,7 +88,8 @@ def outbound_document(body: bytes, content_type: str) -> tuple[Addressing, Paylo
             except BaseException:
                 spool.close()
                 raise
-            return _addressing(document.header), Payload(spool, sink.size, sink.digest.digest())
+            addressing = _addressing(document.header, document.bussiness)
+            return addressing, Payload(spool, sink.size, sink.digest.digest())
     except edxml.EdxmlError as exc:
         raise rejected(exc) from None
 
@@ -126,9 +133,15 @@ def _json(body: bytes) -> Any:
     return parse_json(body)
 
 
-def _addressing(header: edxml.MessageHeader) -> Addressing:
+def _addressing(header: edxml.MessageHeader, business: edxml.Bussiness | None) -> Addressing:
+    document_id = header.DocumentId or ""
+    kind = (business.BussinessDocType if business else None) or 0
     return Addressing(
-        header.From.OrganId, [to.OrganId for to in header.To], document_id=header.DocumentId or ""
+        header.From.OrganId,
+        [to.OrganId for to in header.To],
+        document_id=document_id,
+        business=kind,
+        original=((business.DocumentId if business else None) or document_id) if kind else "",
     )
 
 

@@ -8,12 +8,11 @@ changed in YAML (``protocol:``, ``paths:``, ``error_codes:``) without code.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Annotated, Literal
 
 import msgspec
 
-from adapters.base import AdapterSettings
+from adapters.base import AdapterSettings, ConfiguredNames
 from adapters.httpclient import PoolSettings, TlsSettings
 from adapters.units import Duration
 
@@ -176,6 +175,10 @@ class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=
     page_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     """Messages of each kind (documents, statuses) taken from the mailbox per poll; the default
     ``limit`` of the list operations."""
+    retention: Duration = "90d"
+    """How long the record of a document sent through the province's own axis (where each
+    leg went, what each receiver answered) and a settled (``done``, ``fail``) mailbox item
+    are kept after they last changed. An item not yet settled is kept until it is."""
     tls: TlsSettings = msgspec.field(default_factory=TlsSettings)
     pool: PoolSettings = msgspec.field(default_factory=PoolSettings)
 
@@ -186,16 +189,20 @@ class DocumentAxisSettings(AdapterSettings, kw_only=True, forbid_unknown_fields=
             for organ_id, agency in self.agencies.items()
         }
 
-    def issues(self, upstreams: Collection[str]) -> list[tuple[tuple[str, ...], str]]:
-        """Each agency's system must be a configured upstream, its parent a listed agency."""
-        found: list[tuple[tuple[str, ...], str]] = []
+    def issues(self, names: ConfiguredNames) -> list[tuple[tuple[str | int, ...], str]]:
+        """Each agency's system must be a configured upstream, its parent a listed agency,
+        its clients configured clients."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
         for organ_id, raw in self.agencies.items():
             if isinstance(raw, str):
-                if raw not in upstreams:
+                if raw not in names.upstreams:
                     found.append((("agencies", organ_id), "no such upstream"))
                 continue
-            if raw.upstream and raw.upstream not in upstreams:
+            if raw.upstream and raw.upstream not in names.upstreams:
                 found.append((("agencies", organ_id, "upstream"), "no such upstream"))
             if raw.parent is not None and raw.parent not in self.agencies:
                 found.append((("agencies", organ_id, "parent"), "not an agency of the directory"))
+            for i, client in enumerate(raw.clients):
+                if client not in names.clients:
+                    found.append((("agencies", organ_id, "clients", i), "no such client"))
         return found

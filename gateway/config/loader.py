@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from adapters import registry
-from adapters.base import AdapterSettings
+from adapters.base import AdapterSettings, ConfiguredNames
 from adapters.units import seconds
 from gateway.config.model import (
     INCLUDABLE_SECTIONS,
@@ -269,8 +269,9 @@ def _check_references(
                 )
     issues += _check_identity(config, merged)
     client_ids = {c.id for c in config.clients}
+    names = ConfiguredNames(upstreams=config.upstreams.keys(), clients=client_ids)
     for name, upstream in upstreams.items():
-        for path, message in upstream.settings.issues(config.upstreams.keys()):
+        for path, message in upstream.settings.issues(names):
             issues.append(merged.issue(("upstreams", name, *path), message))
     router: Router[str] = Router()
     for i, route in enumerate(config.routes):

@@ -14,13 +14,14 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeAlias
 
 import jinja2
 import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency, Provide
 from litestar.response import Redirect
 
 from adapters import registry
@@ -40,6 +41,8 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.store.tables import message_log
 
 BASE = "/admin/ui"
+SignedIn: TypeAlias = NamedDependency[Session]
+"""A page's ``session`` parameter: the router provides it or answers with the sign-in page."""
 SECURITY_HEADERS = {
     "cache-control": "no-store",
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -136,6 +139,23 @@ def _page(
 
 def _to_login(expired: bool = False) -> Redirect:
     return Redirect(f"{BASE}/login" + ("?expired=1" if expired else ""), status_code=303)
+
+
+class SignInRequired(Exception):
+    """No live session: every page but sign-in answers with the sign-in page instead."""
+
+
+def _signed_in(request: Request[Any, Any, Any]) -> Session:
+    """The ``session`` every console page takes; raises ``SignInRequired`` without one."""
+    session = _session(request)
+    if session is None:
+        raise SignInRequired
+    return session
+
+
+def _sign_in_first(request: Request[Any, Any, Any], _: SignInRequired) -> Response[Any]:
+    """A form posted without a session, or a page asked for with a stale cookie, says why."""
+    return _to_login(request.method == "POST" or bool(request.cookies.get(COOKIE)))
 
 
 async def _form(request: Request[Any, Any, Any], session: Session) -> Mapping[str, Any] | None:
@@ -242,10 +262,7 @@ async def static(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/")
-async def dashboard(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def dashboard(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     holder = _holder(request)
     persistence = admin.persistence_of(holder)
     traffic, depth, dead, ready = await asyncio.gather(
@@ -270,10 +287,7 @@ async def dashboard(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/messages")
-async def messages(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def messages(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     query = {k: v for k, v in request.query_params.items() if v}
     persistence = admin.persistence_of(_holder(request))
     error = None
@@ -297,11 +311,8 @@ async def messages(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/messages/record")
-async def record(request: Request[Any, Any, Any]) -> Response[Any]:
+async def record(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     """Every record of one message (accepted and delivered are two), bodies masked."""
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
     message_id = request.query_params.get("message_id", "")
     persistence = admin.persistence_of(_holder(request))
     page = await admin.search_page(persistence, {"message_id": message_id, "limit": "20"})
@@ -346,10 +357,7 @@ def _pretty(value: Any) -> str:
 
 
 @get("/messages/verify")
-async def verify_chains(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def verify_chains(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     report = await admin.chain_report(admin.persistence_of(_holder(request)))
     return _page(request, "verify.html", session, report=report)
 
@@ -358,10 +366,7 @@ async def verify_chains(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/deliveries")
-async def deliveries(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def deliveries(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     return await _deliveries_page(request, session, notice=request.query_params.get("notice"))
 
 
@@ -395,10 +400,7 @@ async def _deliveries_page(
 
 
 @post("/deliveries/retry", status_code=303)
-async def retry(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(True)
+async def retry(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     form = await _form(request, session)
     if form is None:
         return _refused(request, session)
@@ -414,10 +416,7 @@ async def retry(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/deliveries/discard", status_code=303)
-async def discard(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(True)
+async def discard(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     form = await _form(request, session)
     if form is None:
         return _refused(request, session)
@@ -482,10 +481,7 @@ def _config_view(runtime: Runtime) -> dict[str, Any]:
 
 
 @get("/config")
-async def configuration(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def configuration(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     return _config_page(request, session)
 
 
@@ -521,10 +517,7 @@ def _check_files(path: str) -> tuple[str, list[ConfigIssue]]:
 
 
 @post("/config/validate")
-async def validate(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(True)
+async def validate(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     if await _form(request, session) is None:
         return _refused(request, session)
     digest, issues = await asyncio.to_thread(_check_files, _holder(request).path)
@@ -533,10 +526,7 @@ async def validate(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/config/reload")
-async def reload(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(True)
+async def reload(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     if await _form(request, session) is None:
         return _refused(request, session)
     result = await _holder(request).reload()
@@ -550,22 +540,16 @@ async def reload(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/signatures")
-async def signatures_page(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def signatures_page(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     trusted = _holder(request).current.trust is not None
     return _page(request, "signatures.html", session, trusted=trusted, result=None, error="")
 
 
 @post("/signatures", request_max_body_size=MAX_UPLOAD)
-async def verify_upload(request: Request[Any, Any, Any]) -> Response[Any]:
+async def verify_upload(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     """Verify an uploaded edXML or PDF against the running configuration's trust store."""
     from gateway.signatures import SignaturePolicy, UnusableInput
 
-    session = _session(request)
-    if session is None:
-        return _to_login(True)
     form = await _form(request, session)
     if form is None:
         return _refused(request, session)
@@ -598,10 +582,7 @@ def _client_names(runtime: Runtime) -> dict[str, str]:
 
 
 @get("/usage")
-async def usage(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def usage(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     try:
         month, start, end = stats.month_bounds(request.query_params.get("month"))
     except ValueError as exc:
@@ -628,10 +609,7 @@ async def usage(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/usage.csv")
-async def usage_csv(request: Request[Any, Any, Any]) -> Response[Any]:
-    session = _session(request)
-    if session is None:
-        return _to_login(bool(request.cookies.get(COOKIE)))
+async def usage_csv(request: Request[Any, Any, Any], session: SignedIn) -> Response[Any]:
     try:
         month, start, end = stats.month_bounds(request.query_params.get("month"))
     except ValueError as exc:
@@ -650,6 +628,8 @@ async def usage_csv(request: Request[Any, Any, Any]) -> Response[Any]:
 
 console_router = Router(
     path=BASE,
+    dependencies={"session": Provide(_signed_in, sync_to_thread=False)},
+    exception_handlers={SignInRequired: _sign_in_first},
     route_handlers=[
         login_page,
         login,

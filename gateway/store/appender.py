@@ -1,69 +1,94 @@
-"""A dedicated connection that appends batches of rows to one table, fast.
+"""A dedicated connection that appends batches of rows to one table, cheaply for the loop.
 
 The message log commits a batch for every group of requests waiting on it, so
-its commit latency is every request's latency. Through SQLAlchemy's pool a
-batch cost six round trips (checkout, BEGIN, insert, COMMIT, return, ping);
-this is one: an ``executemany`` on a connection of its own (asyncpg runs it
-as one atomic, pipelined statement), or, for SQLite, an insert and commit on
-a ``sqlite3`` connection of its own. Nothing else writes through it, so
-batches are committed in order.
+its commit latency is every request's latency, and whatever the commit costs
+the event loop is taken from every request. Through SQLAlchemy's pool a batch
+cost six round trips (checkout, BEGIN, insert, COMMIT, return, ping); here it
+is one statement on a connection of its own, so nothing else writes through
+it and batches are committed in order:
 
-The SQLite commit runs on the event loop's thread, holding the loop for one
-fsync (0.3-0.6 ms per batch here). Handing it to a thread cost more than
-that: the loop and the thread contend for the GIL on every batch, and the
-gateway served 59 % of its log-off throughput that way against 74 % on the
-loop (bench/storage.py). A disk whose fsync takes milliseconds is one to
-leave for PostgreSQL.
+- PostgreSQL: one ``INSERT … SELECT … FROM json_to_recordset($1)`` on an
+  asyncpg connection, the batch as one JSON parameter: one atomic statement,
+  one round trip (``_PostgresAppender``).
+- SQLite: a thread with its own ``sqlite3`` connection. The loop hands it the
+  batch and awaits a future; the thread runs ONE multi-row ``INSERT`` in
+  autocommit mode, so insert, commit and fsync happen inside a single
+  ``sqlite3_step`` with the GIL released. ``executemany`` would not do: it
+  releases and retakes the GIL for every row, and a thread retaking the GIL
+  from a busy loop can wait up to the interpreter's switch interval (5 ms)
+  each time. Here the thread takes the GIL twice per batch (to bind, then to hand
+  the result back), and waiting for another writer's lock (``busy_timeout``)
+  holds nobody but the thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import operator
+import queue
 import sqlite3
-import time
+import threading
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from gateway.store.database import Store, sqlite_pragmas
 
-LOCK_WAIT_SECONDS = 5.0
-"""How long a SQLite batch waits for another writer (the delivery queue) to commit."""
+Row = dict[str, Any]
+"""One row: column name -> value (every column of the table)."""
 
 
 class Appender(Protocol):
-    async def append(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert and commit ``rows`` (in ``columns`` order) atomically, or raise."""
+    async def append(self, rows: Sequence[Row]) -> None:
+        """Insert and commit ``rows`` atomically, or raise.
+
+        SQLite binds a whole batch in one statement: rows x columns must stay within its
+        32,766 parameters (the message log's 500 rows x 26 columns do)."""
         ...
 
     async def close(self) -> None: ...
 
 
 def open_appender(store: Store, table: sa.Table) -> Appender:
-    columns = [column.name for column in table.c]
-    names = ", ".join(columns)
     if store.is_postgres:
-        values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        return _PostgresAppender(store.url, f"INSERT INTO {table.name} ({names}) VALUES ({values})")
-    marks = ", ".join("?" for _ in columns)
-    return _SqliteAppender(store.url, f"INSERT INTO {table.name} ({names}) VALUES ({marks})")
+        return _PostgresAppender(store.url, table, store.engine.dialect)
+    return _SqliteAppender(store.url, table)
 
 
 class _PostgresAppender:
-    def __init__(self, url: str, statement: str) -> None:
+    """A batch is one JSON parameter: msgspec encodes it in one call on the loop, where
+    binding 26 parameters per row cost asyncpg more; the server unpacks it
+    (``json_to_recordset``, bytes as base64)."""
+
+    def __init__(self, url: str, table: sa.Table, dialect: sa.Dialect) -> None:
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self.statement = statement
+        names, fields, values = [], [], []
+        for column in table.c:
+            names.append(column.name)
+            if isinstance(column.type, sa.LargeBinary):
+                fields.append(f"{column.name} text")
+                values.append(f"decode(r.{column.name}, 'base64')")
+            else:
+                fields.append(f"{column.name} {column.type.compile(dialect=dialect)}")
+                values.append(f"r.{column.name}")
+        self.statement = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(values)} "
+            f"FROM json_to_recordset($1::text::json) AS r({', '.join(fields)})"
+        )
         self.connection: Any = None
 
-    async def append(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    async def append(self, rows: Sequence[Row]) -> None:
         import asyncpg
 
         if self.connection is None or self.connection.is_closed():
             self.connection = await asyncpg.connect(self.dsn)
-        try:
-            await self.connection.executemany(self.statement, rows)
+        try:  # one statement: atomic, and committed when it returns
+            await self.connection.execute(self.statement, msgspec.json.encode(rows).decode())
         except Exception:
             await self.close()  # the next batch reconnects
             raise
@@ -74,31 +99,75 @@ class _PostgresAppender:
             connection.terminate()
 
 
-class _SqliteAppender:
-    def __init__(self, url: str, statement: str) -> None:
-        self.path = make_url(url).database or ":memory:"
-        self.statement = statement
-        self.connection: sqlite3.Connection | None = None
+_Job = tuple[Sequence[Row], asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
-    async def append(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if self.connection is None:
-            self.connection = sqlite3.connect(self.path, timeout=0)
-            sqlite_pragmas(self.connection, None)
-            # Never wait for the write lock inside SQLite: that would hold the loop, and
-            # the transaction holding the lock may need the loop to reach its COMMIT.
-            self.connection.execute("PRAGMA busy_timeout=0")
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                with self.connection:  # one transaction: committed, or rolled back and raised
-                    self.connection.executemany(self.statement, rows)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(0.001)  # another writer has the lock: let it finish
+
+class _SqliteAppender:
+    """Batches go to one writer thread, in order; each comes back as its future's result."""
+
+    def __init__(self, url: str, table: sa.Table) -> None:
+        self.path = make_url(url).database or ":memory:"
+        names = [column.name for column in table.c]
+        self.insert = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+        self.row_marks = "(" + ", ".join("?" * len(names)) + ")"
+        self.values = operator.itemgetter(*names)
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+
+    async def append(self, rows: Sequence[Row]) -> None:
+        if self.thread is None:  # daemon: a process that exits without close() does not hang
+            self.thread = threading.Thread(
+                target=self._work, name="message-log-sqlite", daemon=True
+            )
+            self.thread.start()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self.jobs.put((rows, loop, done))
+        await done
 
     async def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            self.jobs.put(None)
+            await asyncio.to_thread(thread.join)
+
+    # --- in the writer thread -------------------------------------------------------
+
+    def _work(self) -> None:
+        connection: sqlite3.Connection | None = None
+        while (job := self.jobs.get()) is not None:
+            rows, loop, done = job
+            error: BaseException | None = None
+            try:
+                if connection is None:
+                    connection = self._connect()
+                self._write(connection, rows)
+            except Exception as exc:  # handed to the loop: the batch's requests get 503
+                error = exc
+            loop.call_soon_threadsafe(_settle, done, error)
+        if connection is not None:
+            connection.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit: a single INSERT is its own transaction, committed in the same step.
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        sqlite_pragmas(connection, None)  # WAL, synchronous=FULL, busy_timeout
+        return connection
+
+    def _write(self, connection: sqlite3.Connection, rows: Sequence[Row]) -> None:
+        statement = _multi_row(self.insert, self.row_marks, len(rows))
+        connection.execute(statement, [value for row in rows for value in self.values(row)])
+
+
+@lru_cache(maxsize=128)  # as many as sqlite3 keeps compiled
+def _multi_row(insert: str, row_marks: str, count: int) -> str:
+    return insert + ", ".join(itertools.repeat(row_marks, count))
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # the waiter was cancelled (shutdown)
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -38,10 +38,15 @@ def _v3_access_requests(connection: sa.Connection) -> None:
     tables.metadata.create_all(connection, tables=[tables.access_requests])
 
 
+def _v4_agency_mailbox(connection: sa.Connection) -> None:
+    tables.metadata.create_all(connection, tables=[tables.agency_mailbox])
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _v1_initial),
     (2, _v2_adapter_state),
     (3, _v3_access_requests),
+    (4, _v4_agency_mailbox),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -154,3 +154,32 @@ access_requests = sa.Table(
 )
 sa.Index("access_requests_pair", access_requests.c.client, access_requests.c.service)
 sa.Index("access_requests_state", access_requests.c.state)
+
+# Agencies' mailboxes kept here (``AdapterMailboxes``): what an adapter holds for an
+# agency that pulls (the document axis's local legs to agencies without a system).
+# ``id`` is the message id on record in the message log; ``box``/``item`` are the
+# adapter's names (an OrganId, a docId). Namespaced by upstream name.
+agency_mailbox = sa.Table(
+    "agency_mailbox",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("upstream", sa.String(64), nullable=False),
+    sa.Column("box", sa.String(64), nullable=False),
+    sa.Column("item", sa.String(64), nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),  # JSON: the message's headers
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column(
+        "state", sa.String(16), nullable=False
+    ),  # initial processing done fail (the axis's words)
+    sa.Column("reason", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index(
+    "agency_mailbox_item",
+    agency_mailbox.c.upstream,
+    agency_mailbox.c.box,
+    agency_mailbox.c.item,
+    unique=True,
+)
+sa.Index("agency_mailbox_age", agency_mailbox.c.upstream, agency_mailbox.c.updated_at)
