@@ -20,6 +20,7 @@ import os
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -97,6 +98,12 @@ class StubAdapter:
             for reply in (operation.reply, *operation.cases)
             if reply.body_file
         }
+        self._bodies = {
+            id(reply): self._compile(reply)
+            for operation in settings.operations.values()
+            for reply in (operation.reply, *operation.cases)
+        }
+        """Each reply's body, built once: bytes if it names nothing from the request."""
 
     async def handle(self, request: GatewayRequest) -> GatewayResponse:
         self.calls[request.operation] += 1
@@ -139,13 +146,22 @@ class StubAdapter:
         return None
 
     def _render(self, reply: Reply, context: _Context) -> bytes:
+        body = self._bodies[id(reply)]
+        return body if isinstance(body, bytes) else body(context)
+
+    def _compile(self, reply: Reply) -> bytes | Callable[[_Context], bytes]:
         template = self._files[reply.body_file] if reply.body_file else reply.body
         if template is None:
             return b""
         if isinstance(template, str):
             escape = html.escape if "xml" in reply.content_type else str
-            return _fill_text(template, context, escape).encode()
-        return msgspec.json.encode(_fill(template, context))
+            if _PLACEHOLDER.search(template) is None:
+                return template.encode()
+            return lambda context: _fill_text(template, context, escape).encode()
+        fill = _compiled(template)
+        if not callable(fill):
+            return msgspec.json.encode(fill)
+        return lambda context: msgspec.json.encode(fill(context))
 
     async def check(self) -> UpstreamHealth:
         return UpstreamHealth(state="up", detail="in-process stub")
@@ -224,16 +240,27 @@ def _matches(when: dict[str, Any], context: _Context) -> bool:
     return True
 
 
-def _fill(template: Any, context: _Context) -> Any:
+def _compiled(template: Any) -> Any:
+    """``template`` as a function of the request's values, or itself if it names none."""
     if isinstance(template, dict):
-        return {key: _fill(value, context) for key, value in template.items()}
+        items = [(key, _compiled(value)) for key, value in template.items()]
+        if not any(callable(value) for _, value in items):
+            return template
+        return lambda context: {
+            key: value(context) if callable(value) else value for key, value in items
+        }
     if isinstance(template, list):
-        return [_fill(value, context) for value in template]
+        values = [_compiled(value) for value in template]
+        if not any(callable(value) for value in values):
+            return template
+        return lambda context: [value(context) if callable(value) else value for value in values]
     if isinstance(template, str):
         whole = _PLACEHOLDER.fullmatch(template)
         if whole is not None:
-            return _lookup(context, whole[1])
-        return _fill_text(template, context, str)
+            name = whole[1]
+            return lambda context: _lookup(context, name)
+        if _PLACEHOLDER.search(template) is not None:
+            return lambda context: _fill_text(template, context, str)
     return template
 
 

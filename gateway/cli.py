@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import socket
@@ -181,6 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         access_log=False,  # the gateway writes its own line per request
         server_header=False,
+        proxy_headers=False,  # X-Forwarded-* would stand for the peer's address: not trusted
         log_config=None,  # uvicorn's loggers go through gateway.logs (JSON, masked)
         # SIGTERM: stop accepting, let requests in flight finish, then shut down
         timeout_graceful_shutdown=math.ceil(seconds(server.shutdown_grace)),
@@ -193,14 +195,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         (the sum of all workers' metrics, through PROMETHEUS_MULTIPROC_DIR)."""
         tracing.configure(loaded.config.tracing)
         stop_metrics = None
-        if index == 0:
 
-            async def started() -> None:
+        async def started() -> None:
+            if index == 0:
                 banner.announce(loaded, host, port, console=console)
+            gc.freeze()  # what startup built lives as long as the process: no collection scans it
 
-            app.on_startup.append(started)
-            if server.metrics_listen:
-                stop_metrics = metrics.start_listener(server.metrics_listen)
+        app.on_startup.append(started)
+        if index == 0 and server.metrics_listen:
+            stop_metrics = metrics.start_listener(server.metrics_listen)
         runner = uvicorn.Server(config)
         try:
             runner.run(sockets=None if sock is None else [sock])

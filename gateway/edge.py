@@ -25,7 +25,7 @@ from asyncio import TimerHandle
 from typing import Any, ClassVar
 
 import msgspec
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
@@ -81,6 +81,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._head_received = 0  # raw bytes read while in the head (bounds memory and CPU)
         self._head_size = 0  # request target + header names and values, exactly
         self._timer: TimerHandle | None = None
+        self._idle_since: float | None = None
+        """When the connection last fell idle (its answer done, nothing new yet)."""
 
     # -- connection
 
@@ -99,6 +101,9 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -113,6 +118,21 @@ class EdgeProtocol(HttpToolsProtocol):
             self._answer(self._too_large())
         elif self._timer is None:  # a new request on a kept-alive connection: its clock starts
             self._arm(self.limits.header_timeout, self._head_timed_out)
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None  # data came: busy; the timer, if set, sees it when it fires
+
+    def timeout_keep_alive_handler(self) -> None:
+        self.timeout_keep_alive_task = None
+        if self._idle_since is None:
+            return  # busy: the answer sets the timer again
+        left = self._idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:  # idle again since, but not for long enough yet
+            self.timeout_keep_alive_task = self.loop.call_later(
+                left, self.timeout_keep_alive_handler
+            )
+            return
+        super().timeout_keep_alive_handler()
 
     def send_400_response(self, msg: str) -> None:
         if not self.transport.is_closing():  # a refusal already answered and closed
@@ -136,6 +156,8 @@ class EdgeProtocol(HttpToolsProtocol):
             self._answer(self._too_large())
             return
         super().on_headers_complete()
+        if type(self.cycle) is RequestResponseCycle:  # made just now, its task not yet started
+            self.cycle.__class__ = OneWriteCycle
 
     def on_body(self, body: bytes) -> None:
         if not self.transport.is_closing():  # refused: the rest of this read is dropped
@@ -149,7 +171,21 @@ class EdgeProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        """uvicorn's, but the keep-alive timer is set only when none is: it is not cancelled
+        when the next request comes, but finds the connection busy and sets itself again
+        (a timer per request, made and cancelled, was a few per cent of a request)."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = self.loop.time()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
         if not self._in_head and self.cycle.response_complete and not self.transport.is_closing():
             # Answered before the whole body came (401, 413, ...): the rest is read and
             # dropped, but only for body_timeout; data would otherwise keep it open forever.
@@ -210,3 +246,71 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, writing a response's head together with its body.
+
+    uvloop sends to the socket at every ``transport.write``, and uvicorn writes
+    the head, then the body: two syscalls and two TCP segments for every
+    answer where one does. Here the head is held back
+    (uvicorn writes it into a ``_Held``) and goes out with the first body
+    bytes, or alone if the response has none (HEAD).
+    """
+
+    _held: _Held | None = None
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and not self.response_started:
+            held = _Held(self.transport)
+            self.transport = held  # type: ignore[assignment]
+            try:
+                await super().send(message)
+            finally:
+                self.transport = held.transport
+                held.holding = False
+            self._held = held if held.head else None
+            return
+        pending = self._held
+        if pending is None:
+            await super().send(message)
+            return
+        self._held = None
+        self.transport = pending  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = pending.transport
+            pending.flush()
+
+
+class _Held:
+    """The transport as a cycle sees it while its response's head waits for the body."""
+
+    __slots__ = ("head", "holding", "transport")
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.head = b""
+        self.holding = True
+        """While uvicorn writes the head; afterwards writes go out, the head before them."""
+
+    def write(self, data: bytes) -> None:
+        if self.holding:  # the head: it waits
+            self.head += data
+        else:
+            self.transport.write(self.head + data)
+            self.head = b""
+
+    def flush(self) -> None:
+        if self.head:
+            self.transport.write(self.head)
+            self.head = b""
+
+    def is_closing(self) -> bool:
+        closing: bool = self.transport.is_closing()
+        return closing
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()

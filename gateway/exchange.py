@@ -1,12 +1,12 @@
-"""The record of one request as it crosses the gateway, and the middleware that keeps it.
+"""The record of one request as it crosses the gateway.
 
-The middleware wraps the whole app, routing included, so it runs first and
-last for every request, a refused method on a fixed endpoint too: it takes or
-makes the request id, echoes it on every response (whatever produced it),
-answers ``HEAD`` as ``GET`` without the body, and writes exactly one log line
-when the response is done. The pipeline fills in what it learns on the way
-(client, route, upstream, error code). Bodies never go in unless the route
-allows it.
+The edge (``gateway.app``) opens it first for every HTTP request, a refused
+one too (``begin``), and closes it last (``finish``): it takes or makes the
+request id, which every response echoes (the pipeline adds it as it builds
+its answer; ``echoing`` adds it to litestar's), answers ``HEAD`` as ``GET``
+without the body, and writes exactly one log line when the response is
+done. The pipeline fills in what it learns on the way (client, route,
+upstream, error code). Bodies never go in unless the route allows it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import HTTPScope, Message, Scope, Send
+from opentelemetry.trace import Span
 
 from gateway import logs, metrics, tracing
 from gateway.personaldata import mask_id_numbers
@@ -38,9 +38,11 @@ class Exchange:
         "bytes_in",
         "bytes_out",
         "client",
+        "echoed",
         "error_code",
         "error_source",
         "extra",
+        "head",
         "message_id",
         "method",
         "operation",
@@ -78,6 +80,11 @@ class Exchange:
         self.bytes_in = 0
         self.bytes_out = 0
         self.extra: dict[str, Any] = {}
+        self.head = False
+        """A HEAD request, served as GET without the body."""
+        self.echoed = [(REQUEST_ID_HEADER, request_id.encode())]
+        """Headers every response of this exchange carries (the request id, and why it is not
+        the caller's if it is not)."""
 
     def log_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -133,58 +140,60 @@ def _original_path(scope: Scope) -> str:
     if raw is None:
         return scope["path"]
     # ASGI says raw_path has no query string; httpx's test transport puts it there anyway.
-    segments = raw.partition(b"?")[0].decode("latin-1").split("/")
-    return "/".join(unquote(segment).replace("/", "%2F") for segment in segments)
+    path = raw.partition(b"?")[0].decode("latin-1")
+    if "%" not in path:
+        return path
+    return "/".join(unquote(segment).replace("/", "%2F") for segment in path.split("/"))
 
 
-def _fixed_endpoint(scope: Scope) -> str | None:
-    """The path template of a fixed endpoint (``/health/live``); None for the data plane."""
-    template: str | None = scope.get("path_template")
-    return None if template in (None, "/") else template
+def begin(scope: HTTPScope) -> tuple[Exchange, HTTPScope]:
+    """The exchange of a new HTTP request, and the scope the gateway serves it with.
+
+    HEAD is GET without the body, wherever GET is served: the returned scope
+    says GET, while the server keeps its own (it knows it was HEAD).
+    """
+    request_id, replaced = _request_id(scope)
+    head = scope["method"] == "HEAD"
+    if head:
+        scope = cast(HTTPScope, {**scope, "method": "GET"})
+    exchange = Exchange(request_id, scope["method"], _original_path(scope))
+    if head:
+        exchange.head = True
+        exchange.extra["head"] = True
+    if replaced is not None:
+        exchange.echoed = [*exchange.echoed, (REPLACED_HEADER, replaced.encode())]
+    scope[SCOPE_KEY] = exchange  # type: ignore[literal-required]
+    metrics.exchange_started()
+    return exchange, scope
 
 
-def exchange_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        request_id, replaced = _request_id(scope)
-        head = scope["method"] == "HEAD"
-        if head:  # HEAD is GET without the body, wherever GET is served; the server
-            scope = {**scope, "method": "GET"}  # keeps its own scope: it knows it was HEAD
-        exchange = Exchange(request_id, scope["method"], _original_path(scope))
-        if head:
-            exchange.extra["head"] = True
-        scope[SCOPE_KEY] = exchange  # type: ignore[literal-required]
-        echoed = [(REQUEST_ID_HEADER, request_id.encode())]
-        if replaced is not None:
-            echoed.append((REPLACED_HEADER, replaced.encode()))
+def echoing(exchange: Exchange, send: Send) -> Send:
+    """``send`` for responses the gateway did not build itself (litestar's): the request id is
+    echoed, the status and size noted, a HEAD's body dropped."""
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                exchange.status = message["status"]
-                headers = [h for h in message.get("headers", ()) if h[0] != REQUEST_ID_HEADER]
-                message["headers"] = [*headers, *echoed]
-            elif message["type"] == "http.response.body":
-                exchange.bytes_out += len(message.get("body", b""))
-                if head:
-                    message = {**message, "body": b""}
-            await send(message)
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            exchange.status = message["status"]
+            headers = [h for h in message.get("headers", ()) if h[0] != REQUEST_ID_HEADER]
+            message["headers"] = [*headers, *exchange.echoed]
+        elif message["type"] == "http.response.body":
+            exchange.bytes_out += len(message.get("body", b""))
+            if exchange.head:
+                message = {**message, "body": b""}
+        await send(message)
 
-        metrics.exchange_started()
-        with tracing.exchange_span(scope["headers"], exchange.method) as span:
-            try:
-                await app(scope, receive, send_with_id)
-            finally:
-                fields = exchange.log_fields()
-                tracing.end_exchange(span, fields)
-                logs.access("info" if exchange.status < 500 else "error", fields)
-                metrics.exchange_finished(
-                    exchange.route or _fixed_endpoint(scope),
-                    exchange.client,
-                    exchange.status,
-                    exchange.error_code,
-                    time.perf_counter() - exchange.started,
-                )
+    return send_with_id
 
-    return middleware
+
+def finish(exchange: Exchange, span: Span | None, fixed_endpoint: str | None) -> None:
+    """The exchange is over: its one log line, its span's outcome, its metrics."""
+    fields = exchange.log_fields()
+    tracing.end_exchange(span, fields)
+    logs.access("info" if exchange.status < 500 else "error", fields)
+    metrics.exchange_finished(
+        exchange.route or fixed_endpoint,
+        exchange.client,
+        exchange.status,
+        exchange.error_code,
+        time.perf_counter() - exchange.started,
+    )

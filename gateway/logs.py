@@ -14,8 +14,10 @@ its own (``kept``). Neither reaches the gateway's output.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, TextIO, cast
@@ -47,9 +49,13 @@ GATEWAY_VALUES = frozenset(
 )
 
 
+_MASKABLE = (str, dict, list, tuple)
+"""A tuple, not ``str | dict | ...``: that union is built anew at every call (0.7 µs)."""
+
+
 def mask_personal_data(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key, value in event.items():
-        if key not in GATEWAY_VALUES and isinstance(value, str | dict | list | tuple):
+        if key not in GATEWAY_VALUES and isinstance(value, _MASKABLE):
             event[key] = mask_value(value)
     return event
 
@@ -158,11 +164,14 @@ def configure(settings: LoggingSettings, stream: BinaryIO | None = None) -> None
     root.setLevel(level)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
-    global _access
+    global _access, _access_lines
     _access = structlog.get_logger("gateway.access").bind()
+    json_out = renderer is render_json
+    _access_lines = AccessLines(stream or sys.stdout.buffer, level) if json_out else None
 
 
 _access: Any = structlog.get_logger("gateway.access")
+_access_lines: AccessLines | None = None
 
 _LoggerState = tuple[list[logging.Handler], int, bool, bool, list[Any]]
 
@@ -203,11 +212,59 @@ def _restore(logger: logging.Logger, state: _LoggerState) -> None:
 
 
 def access(level: str, fields: dict[str, Any]) -> None:
-    """Write the one line of a request, through a logger bound once per ``configure()``.
+    """Write the one line of a request: JSON straight from ``fields`` when the log is JSON,
+    else through a logger bound once per ``configure()`` (a module-level lazy proxy would
+    rebuild its logger on every call)."""
+    if _access_lines is not None:
+        _access_lines.write(level, fields)
+    else:
+        getattr(_access, level)("request", **fields)
 
-    A module-level lazy proxy would rebuild its logger on every call.
+
+_LEVELS = {"info": logging.INFO, "error": logging.ERROR}
+ACCESS_SAFE = GATEWAY_VALUES | {"request_id"}
+"""Access line fields never masked: the gateway's own, and the request id (masked when it was
+taken, ``gateway.exchange``). Numbers are never masked; the path and what a route adds (bodies,
+an upstream's words) always are."""
+
+
+class AccessLines:
+    """The access line as the JSON processors would write it (same keys, same order, same
+    timestamp format), without structlog's processor chain: a fifth of a stub request's CPU.
+
+    Written and flushed under structlog's lock for the stream, as its other lines are.
     """
-    getattr(_access, level)("request", **fields)
+
+    def __init__(self, stream: BinaryIO, level: int) -> None:
+        self._out = structlog.BytesLogger(stream)
+        self._level = level
+        self._second = -1
+        self._prefix = ""
+
+    def write(self, level: str, fields: dict[str, Any]) -> None:
+        if _LEVELS[level] < self._level:
+            return
+        for key, value in fields.items():
+            if key not in ACCESS_SAFE and isinstance(value, _MASKABLE):
+                fields[key] = mask_value(value)
+        fields["event"] = "request"
+        fields["level"] = level
+        fields["timestamp"] = self._timestamp()
+        if tracing.enabled():
+            trace_id = tracing.current_trace_id()
+            if trace_id is not None:
+                fields["trace_id"] = trace_id
+        self._out.msg(msgspec.json.encode(fields, enc_hook=str))
+
+    def _timestamp(self) -> str:
+        """``datetime.now(utc).isoformat()`` with ``Z``, the date and time formatted once a
+        second."""
+        now = time.time_ns() // 1000
+        second, micro = divmod(now, 1_000_000)
+        if second != self._second:
+            self._second = second
+            self._prefix = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._prefix}.{micro:06d}Z" if micro else f"{self._prefix}Z"
 
 
 class _TextOver:

@@ -7,10 +7,11 @@
 
 (numbered so in docs/architecture.md). Each step either returns what the next one
 needs or raises a ``Problem``.
-The pipeline speaks ASGI directly (it is mounted in the litestar app): the
-data plane is the hot path, and building framework request and response
-objects for every call cost a third of the gateway's throughput. Request id
-and the access log line are the middleware's job (``gateway.exchange``).
+The pipeline speaks ASGI directly (the edge of ``gateway.app`` calls it
+before litestar): the data plane is the hot path, and building framework
+request and response objects for every call cost a third of the gateway's
+throughput. Request id and the access log line are the exchange's
+(``gateway.exchange``), opened and closed by the edge.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from gateway.admission import Admission, leave
 from gateway.catalogue import api as catalogue_api
 from gateway.catalogue.index import CATALOGUE_PATH, catalogue_of
 from gateway.config.model import Client
+from gateway.deadline import Deadline
 from gateway.exchange import Exchange, exchange_of
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.identity import API_KEY_HEADER, Caller
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 from gateway.validation import body_problem
 
 MESSAGE_ID_HEADER = b"x-lgsp-message-id"
+REQUEST_ID = "x-request-id"
 MESSAGES_PATH = "/v1/messages"
 """Where a client asks what became of a message it sent to an async route."""
 MESSAGES_PREFIX = MESSAGES_PATH + "/"
@@ -124,7 +127,9 @@ async def handle(
     finally:
         runtime.inflight -= 1
         leave(context.slots)
-    await send_answer(send, answer, exchange.message_id)
+        if context.clock is not None:
+            context.clock.close()
+    await send_answer(send, answer, exchange)
 
 
 def _added_headers(context: Context) -> dict[str, str]:
@@ -147,6 +152,7 @@ class Context:
         "admission",
         "arrived",
         "body",
+        "clock",
         "content_type",
         "exchange",
         "limit_headers",
@@ -174,6 +180,8 @@ class Context:
         self.slots: list[asyncio.Semaphore] = []
         """Admission slots held, released when the answer is recorded."""
         self.route: CompiledRoute | None = None
+        self.clock: Deadline | None = None
+        """The route's deadline, once the route is known (closed with the request)."""
         self.body = b""
         self.content_type = ""
         self.signature: VerificationResult | None = None
@@ -211,11 +219,12 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
             context.limit_headers = await runtime.counters.consume(rules, policy)
     deadline = context.arrived + route.timeout
     context.slots = await context.admission.enter(route, deadline)
+    clock = context.clock = Deadline(deadline)
     body = context.body = await read_body(
         receive,
         headers.get("content-length"),
         route.max_body_size,
-        deadline=deadline,
+        clock=clock,
         idle=context.admission.body_timeout,
     )
     exchange.bytes_in = len(body)
@@ -243,14 +252,14 @@ async def _handle(context: Context, scope: Scope, receive: Receive) -> Answer:
     )
     key = headers.get(IDEMPOTENCY_HEADER) if exchange.method == "POST" else None
     if key is None:
-        return await dispatch(context, route, outbound)
+        return await dispatch(context, route, outbound, clock)
     idempotency = context.persistence.idempotency
     replay = await idempotency.begin(client.id, key, route.id, sha256_hex(body))
     if replay is not None:
         exchange.extra["idempotency"] = "replayed"
         return replay.status, replay.headers, replay.body, replay.media_type
     try:
-        answer = await dispatch(context, route, outbound)
+        answer = await dispatch(context, route, outbound, clock)
     except Problem as problem:
         answer = problem_answer(problem, exchange)
     await idempotency.finish(client.id, key, *answer)
@@ -297,11 +306,13 @@ async def verify_signatures(
         )
 
 
-async def dispatch(context: Context, route: CompiledRoute, outbound: GatewayRequest) -> Answer:
+async def dispatch(
+    context: Context, route: CompiledRoute, outbound: GatewayRequest, clock: Deadline
+) -> Answer:
     """Call the upstream now, or queue the request for the delivery worker."""
     exchange = context.exchange
     if route.config.delivery == "sync":
-        answer = to_answer(await call_upstream(route, outbound, exchange))
+        answer = to_answer(await call_upstream(route, outbound, exchange, clock))
         if route.config.log_bodies:
             logged = answer[2][:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
             exchange.extra["response_body"] = logged
@@ -352,15 +363,24 @@ async def catalogue(
             method=exchange.method,
             path=exchange.path,
             request_id=exchange.request_id,
-            read_body=lambda: read_body(
-                receive,
-                headers.get("content-length"),
-                catalogue_api.MAX_BODY,
-                deadline=context.arrived + seconds(context.runtime.loaded.config.limits.timeout),
-                idle=context.admission.body_timeout,
-            ),
+            read_body=lambda: _catalogue_body(context, headers, receive),
         )
     )
+
+
+async def _catalogue_body(context: Context, headers: dict[str, str], receive: Receive) -> bytes:
+    """A catalogue request's body, within the gateway's default timeout (it has no route)."""
+    clock = Deadline(context.arrived + seconds(context.runtime.loaded.config.limits.timeout))
+    try:
+        return await read_body(
+            receive,
+            headers.get("content-length"),
+            catalogue_api.MAX_BODY,
+            clock=clock,
+            idle=context.admission.body_timeout,
+        )
+    finally:
+        clock.close()
 
 
 async def message_status(context: Context, client: Client, message_id: str) -> Answer:
@@ -437,11 +457,11 @@ def match(runtime: Runtime, method: str, path: str) -> tuple[CompiledRoute, dict
 
 
 async def read_body(
-    receive: Receive, declared: str | None, limit: int, *, deadline: float, idle: float
+    receive: Receive, declared: str | None, limit: int, *, clock: Deadline, idle: float
 ) -> bytes:
     """The whole body, refused as soon as it is known to pass ``limit``.
 
-    It must arrive by ``deadline`` (``time.monotonic()``), with no pause longer
+    It must arrive by the request's deadline (``clock``), with no pause longer
     than ``idle``; else 408 and the connection is closed (a slow sender holds a
     slot and a connection, and is never waited for past its route's timeout).
     """
@@ -449,10 +469,8 @@ async def read_body(
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline - time.monotonic()  # the deadline on the loop's clock
     try:
-        async with asyncio.timeout_at(min(loop.time() + idle, end)) as window:
+        with clock.guard(idle):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -464,9 +482,9 @@ async def read_body(
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
-                window.reschedule(min(loop.time() + idle, end))
+                clock.extend(idle)
     except TimeoutError:
-        late = loop.time() >= end
+        late = asyncio.get_running_loop().time() >= clock.end
         detail = (
             "the body did not arrive within the route's timeout"
             if late
@@ -507,13 +525,13 @@ def forwarded_headers(
     headers: dict[str, str], exchange: Exchange, client: Client
 ) -> dict[str, str]:
     forwarded = {k: v for k, v in headers.items() if k not in _NOT_FORWARDED}
-    forwarded["x-request-id"] = exchange.request_id
+    forwarded[REQUEST_ID] = exchange.request_id
     forwarded[CLIENT_HEADER] = client.id
     return forwarded
 
 
 async def call_upstream(
-    route: CompiledRoute, outbound: GatewayRequest, exchange: Exchange
+    route: CompiledRoute, outbound: GatewayRequest, exchange: Exchange, clock: Deadline
 ) -> GatewayResponse:
     """Call the adapter within the route's deadline, retrying what the policy allows."""
     policy = route.retry
@@ -523,7 +541,7 @@ async def call_upstream(
         for attempt in range(1, policy.attempts + 1):
             exchange.attempts = attempt
             try:
-                answer = await _attempt(route, outbound)
+                answer = await _attempt(route, outbound, clock)
                 if answer.status < 500:
                     return answer
                 raise UpstreamError(
@@ -549,21 +567,23 @@ async def call_upstream(
         exchange.upstream_ms = round((time.perf_counter() - started) * 1000, 3)
 
 
-async def _attempt(route: CompiledRoute, outbound: GatewayRequest) -> GatewayResponse:
+async def _attempt(
+    route: CompiledRoute, outbound: GatewayRequest, clock: Deadline
+) -> GatewayResponse:
     budget = outbound.remaining()
     if budget <= 0:
         raise UpstreamTimeout("no time left before the route's deadline")
+    attempt_timeout = None
     if route.retry.attempt_timeout is not None and route.retry.attempt_timeout < budget:
-        budget = route.retry.attempt_timeout  # the adapter sees this attempt's deadline
+        budget = attempt_timeout = route.retry.attempt_timeout  # the adapter sees it
         outbound = msgspec.structs.replace(outbound, deadline=time.monotonic() + budget)
     breaker = route.breaker
     breaker.enter()  # upstream_circuit_open or overloaded, at once
     upstream, operation = route.config.upstream, route.config.operation
     started, outcome, failed = time.perf_counter(), "error", False
     try:
-        with tracing.upstream_span(upstream, operation):
-            async with asyncio.timeout(budget):
-                answer = await route.adapter.handle(outbound)
+        with tracing.upstream_span(upstream, operation), clock.guard(attempt_timeout):
+            answer = await route.adapter.handle(outbound)
         outcome = f"{answer.status // 100}xx"  # an answer; errors are named by their code
         failed = answer.status >= 500
         return answer
@@ -611,12 +631,20 @@ def problem_answer(problem: Problem, exchange: Exchange) -> Answer:
     return problem.status, problem.response_headers(), body, PROBLEM_MEDIA_TYPE
 
 
-async def send_answer(send: Send, answer: Answer, message_id: str) -> None:
+async def send_answer(send: Send, answer: Answer, exchange: Exchange) -> None:
+    """Send ``answer`` with the exchange's own headers (request id, message id); a HEAD's
+    without the body."""
     status, headers, body, media_type = answer
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    raw.append((MESSAGE_ID_HEADER, message_id.encode()))
+    raw = [
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if k != REQUEST_ID
+    ]
+    raw.append((MESSAGE_ID_HEADER, exchange.message_id.encode()))
     raw.append((b"content-type", media_type.encode("latin-1")))
     raw.append((b"content-length", str(len(body)).encode()))
+    raw += exchange.echoed
+    exchange.status = status
+    exchange.bytes_out += len(body)
     start: Message = {"type": "http.response.start", "status": status, "headers": raw}
     await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    sent = b"" if exchange.head else body
+    await send({"type": "http.response.body", "body": sent, "more_body": False})

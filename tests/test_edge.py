@@ -127,6 +127,30 @@ def test_a_header_block_within_the_limits_is_served(server: tuple[str, int]) -> 
         assert answer(sock)[0] == 200
 
 
+def test_head_then_get_on_one_connection_each_get_their_own_answer(
+    server: tuple[str, int],
+) -> None:
+    """The head of an answer waits for its body (one write); a HEAD's, which has none, still
+    goes out, and alone: the next answer on the connection starts right after it."""
+    with connect(server) as sock:
+        sock.sendall(b"HEAD /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed before the HEAD's answer: {data!r}"
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"content-length: 35" in head.lower()
+        assert rest == b""
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = answer(sock)
+        assert status == 200 and json.loads(body)["status"] == "live"
+        sock.sendall(post("/v1/other", 2, b"{}", extra="Connection: close\r\n"))
+        status, headers, body = answer(sock)
+        assert status == 200 and json.loads(body) == {"ok": True}
+        assert headers["connection"] == "close" and closed(sock)
+
+
 def test_an_endless_header_is_cut_off_before_it_is_all_read(server: tuple[str, int]) -> None:
     with connect(server) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ")

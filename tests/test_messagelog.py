@@ -311,6 +311,24 @@ def test_an_unrecordable_exchange_is_not_acknowledged(tmp_path: Path) -> None:
     assert response.json()["code"] == "log_unavailable"
 
 
+def test_a_log_failing_otherwise_is_internal_error_never_a_plain_500(tmp_path: Path) -> None:
+    """What escapes the pipeline (here the message log failing with an unexpected error) is
+    answered as the gateway's problem, with the request id; nothing of the error leaks."""
+    with gateway(tmp_path, f"sqlite:///{tmp_path}/gw.db") as client:
+        message_log = client.app.state.holder.persistence.message_log
+
+        async def broken(entry: object) -> None:
+            raise RuntimeError("secret internals: /var/lib/lgsp/log.db")
+
+        message_log.append = broken
+        response = client.post("/plain", json={"so_dinh_danh": "001203012345"}, headers=KEY)
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == "internal_error" and "secret" not in response.text
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
 def test_admin_search_pages_export_and_verify(tmp_path: Path, storage_url: str) -> None:
     with gateway(tmp_path, storage_url) as client:
         ids = [
