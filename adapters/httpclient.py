@@ -116,6 +116,12 @@ class PassiveHealth:
             stamp = time.strftime("%H:%M:%S", time.gmtime())
             self._state = UpstreamHealth(state="down", detail=f"{stamp}Z {error.detail}")
 
+    def unreachable(self, exc: httpx.HTTPError, target: str) -> UpstreamError:
+        """The gateway's error for a call to ``target`` that failed in transport, noted."""
+        error = upstream_error(exc, target)
+        self.failed(error)
+        return error
+
     @property
     def state(self) -> UpstreamHealth:
         return self._state

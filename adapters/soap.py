@@ -51,7 +51,6 @@ from adapters.httpclient import (
     PoolSettings,
     TlsSettings,
     build_client,
-    upstream_error,
 )
 from schemas import xmlsafe
 
@@ -191,9 +190,7 @@ class SoapClient:
         except zeep.exceptions.Error as exc:  # unexpected elements, DTD in the answer, ...
             raise UpstreamError(f"{self.name} answered unusable XML: {exc}") from None
         except httpx.HTTPError as exc:
-            error = upstream_error(exc, self.name)
-            self.health.failed(error)
-            raise error from None
+            raise self.health.unreachable(exc, self.name) from None
         finally:
             _current.reset(token)
         self.health.ok()

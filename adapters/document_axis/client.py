@@ -23,7 +23,7 @@ import msgspec
 from adapters.document_axis.answer import AnswerError, AnswerReader
 from adapters.document_axis.settings import STATUS, AxisProtocol, DocumentAxisSettings
 from adapters.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
-from adapters.httpclient import PassiveHealth, build_client, upstream_error
+from adapters.httpclient import PassiveHealth, build_client
 from schemas.edxml.formats import VIETNAM
 
 CHUNK = 1 << 20
@@ -255,7 +255,7 @@ class AxisClient:
                 timeout=httpx.Timeout(timeout),
             )
         except httpx.HTTPError as exc:
-            raise self._failed(upstream_error(exc, self.name)) from None
+            raise self.health.unreachable(exc, self.name) from None
         return self._read(answer.status_code, answer.content)
 
     async def fetch(self, doc_id: str, out: BinaryIO, timeout: float) -> int:
@@ -274,7 +274,7 @@ class AxisClient:
                     reader.feed(chunk)
                 members = reader.finish()
         except httpx.HTTPError as exc:
-            raise self._failed(upstream_error(exc, self.name)) from None
+            raise self.health.unreachable(exc, self.name) from None
         except AnswerError as exc:
             raise self._failed(UpstreamError(f"{self.name} getEdoc: {exc}")) from None
         self._check(members, 200)

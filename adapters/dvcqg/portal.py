@@ -21,7 +21,7 @@ import msgspec
 
 from adapters.dvcqg.settings import DvcqgSettings
 from adapters.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected, UpstreamTimeout
-from adapters.httpclient import PassiveHealth, upstream_error
+from adapters.httpclient import PassiveHealth
 from adapters.logs import get_logger
 
 log = get_logger(__name__)
@@ -96,9 +96,7 @@ class Portal:
                 timeout=httpx.Timeout(remaining),
             )
         except httpx.HTTPError as exc:
-            error = upstream_error(exc, self.name)
-            self.health.failed(error)
-            raise error from None
+            raise self.health.unreachable(exc, self.name) from None
         self.health.ok()
         try:
             document = msgspec.json.decode(answer.content)

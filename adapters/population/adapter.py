@@ -55,7 +55,6 @@ from adapters.httpclient import (
     PoolSettings,
     TlsSettings,
     build_client,
-    upstream_error,
 )
 from adapters.logs import get_logger
 from adapters.population import mapping, wire
@@ -286,9 +285,7 @@ class PopulationAdapter:
                 timeout=httpx.Timeout(remaining),
             )
         except httpx.HTTPError as exc:
-            error = upstream_error(exc, self.name)
-            self.health.failed(error)
-            raise error from None
+            raise self.health.unreachable(exc, self.name) from None
         self.health.ok()
         status = response.status_code
         try:
