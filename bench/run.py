@@ -237,7 +237,7 @@ def kill_all_started() -> None:
             process.wait()
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop servers
 
 
@@ -885,7 +885,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Plan]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings, plan = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     wrk = ensure_wrk()
     try:
         tools = find_tools(plan.keys)

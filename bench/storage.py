@@ -35,7 +35,6 @@ import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +44,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 import asyncpg
@@ -158,10 +156,6 @@ def gateway_spec(name: str, port: int, env: dict[str, str], workers: int = 1) ->
 def upstream_spec(port: int) -> run.ServerSpec:
     argv = [sys.executable, str(Path(__file__).resolve()), "upstream", "--port", str(port)]
     return run.ServerSpec("upstream", argv, port, "GET", GATE_PATH)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop servers
 
 
 def _processes() -> dict[int, tuple[str, int, int]]:
@@ -542,22 +536,6 @@ class DrainRun:
     other_cores: float
 
 
-def tree_cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
-    """CPU time of a server and its children (``serve --workers N``: its workers)."""
-    pids, total = [process.pid], 0.0
-    while pids:
-        pid = pids.pop()
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        pids += [int(child) for child in children]
-    return total
-
-
 def measure_drain(
     gateways: int, messages: int, concurrency: int, temp: Path, *, workers: bool
 ) -> DrainRun:
@@ -585,7 +563,8 @@ def measure_drain(
             if time.monotonic() > deadline:
                 raise run.BenchError(f"gateways did not claim: {gate(upstream_port)}")
             time.sleep(0.05)
-        cpu_before = [tree_cpu_seconds(p) for p in processes]
+        table = run.process_table()
+        cpu_before = [run.tree_cpu(p.pid, table) for p in processes]
         watch = stack.enter_context(bystanders())
         opened = time.time()
         gate(upstream_port, "open")
@@ -601,17 +580,14 @@ def measure_drain(
             if time.monotonic() > deadline:
                 raise run.BenchError(f"deliveries not recorded: {report['states']}")
             time.sleep(0.1)
-        cpu_after = [tree_cpu_seconds(p) for p in processes]
+        table = run.process_table()
+        cpu_after = [run.tree_cpu(p.pid, table) for p in processes]
         stats = gate(upstream_port)
     seconds = report["last_finished_at"] - opened
     cpu: float | None = None
-    spent = [
-        after - before
-        for before, after in zip(cpu_before, cpu_after, strict=True)
-        if before is not None and after is not None
-    ]
-    if len(spent) == servers:
-        cpu = sum(spent) / messages * 1000
+    if all(p.pid in after for p, after in zip(processes, cpu_after, strict=True)):  # all alive
+        spent = sum(map(run.cpu_spent, cpu_before, cpu_after))
+        cpu = spent / messages * 1000
     if stats["requests"] != messages or stats["distinct"] != messages or stats["missing"]:
         raise run.BenchError(f"not exactly once: upstream saw {stats}, expected {messages}")
     if set(stats["sample"]) - set(ids):
@@ -779,7 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "upstream":
         serve_upstream(args.port)
         return 0
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, run.exit_on_sigterm)
     settings = run.Settings(args.duration, args.warmup, 2, args.connections)
     document: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
