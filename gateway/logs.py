@@ -54,8 +54,13 @@ _MASKABLE = (str, dict, list, tuple)
 
 
 def mask_personal_data(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    return _masked(event, GATEWAY_VALUES)
+
+
+def _masked(event: EventDict, safe: frozenset[str]) -> EventDict:
+    """Every value but those under ``safe`` keys with personal data masked, in place."""
     for key, value in event.items():
-        if key not in GATEWAY_VALUES and isinstance(value, _MASKABLE):
+        if key not in safe and isinstance(value, _MASKABLE):
             event[key] = mask_value(value)
     return event
 
@@ -244,17 +249,12 @@ class AccessLines:
     def write(self, level: str, fields: dict[str, Any]) -> None:
         if _LEVELS[level] < self._level:
             return
-        for key, value in fields.items():
-            if key not in ACCESS_SAFE and isinstance(value, _MASKABLE):
-                fields[key] = mask_value(value)
+        _masked(fields, ACCESS_SAFE)
         fields["event"] = "request"
         fields["level"] = level
         fields["timestamp"] = self._timestamp()
-        if tracing.enabled():
-            trace_id = tracing.current_trace_id()
-            if trace_id is not None:
-                fields["trace_id"] = trace_id
-        self._out.msg(msgspec.json.encode(fields, enc_hook=str))
+        add_trace_id(None, level, fields)
+        self._out.msg(render_json(None, level, fields))
 
     def _timestamp(self) -> str:
         """``datetime.now(utc).isoformat()`` with ``Z``, the date and time formatted once a
