@@ -1,31 +1,42 @@
-"""Limits at the edge: what a connection may cost before any application code runs.
+"""The HTTP/1.1 server protocol: limits at the edge, and one request's ASGI cycle.
 
-uvicorn enforces none of these (measured with uvicorn 0.54, httptools 0.9 and
-h11 0.16): a 64 KiB header or 2,000 headers are served; a connection that
-sends nothing, half a header block or half a body stays open forever
-(``timeout_keep_alive`` is armed only after a response); h11's
-``max_incomplete_event_size`` applies only to a header block split across
-reads; ``limit_concurrency`` answers a plain-text 503 and counts tasks, not
-connections. httptools also joins a header value piece by piece, so a 256 MB
-header costs minutes of CPU before the application sees it.
+uvicorn runs the server (sockets, lifespan, signals, graceful shutdown) and
+this protocol speaks HTTP/1.1 on each connection. It replaces uvicorn's
+httptools protocol rather than extending it, for two reasons:
 
-``EdgeProtocol`` is uvicorn's httptools protocol with the limits added where
-the bytes arrive: the header block's size and count (431), the time to
-receive it (408), a cap on open connections (503), and a deadline for the
-rest of a body the application answered without reading. Refusals are
-problem+json, written by the protocol itself and logged; nothing reaches the
-application. What needs a route (the whole body within the route's timeout,
-the idle gap between body chunks) is in ``gateway.pipeline.read_body``.
+- **Limits.** uvicorn enforces none of these (measured with uvicorn 0.54,
+  httptools 0.9 and h11 0.16): a 64 KiB header or 2,000 headers are served; a
+  connection that sends nothing, half a header block or half a body stays
+  open forever; ``limit_concurrency`` answers a plain-text 503 and counts
+  tasks, not connections. httptools also joins a header value piece by piece,
+  so a 256 MB header costs minutes of CPU before the application sees it.
+  Here the limits sit where the bytes arrive: the header block's size and
+  count (431), the time to receive it (408), a cap on open connections (503),
+  and a deadline for the rest of a body the application answered without
+  reading. Refusals are problem+json, written by the protocol and logged;
+  nothing reaches the application. What needs a route (the whole body within
+  the route's timeout, the idle gap between body chunks) is in
+  ``gateway.pipeline.read_body``.
+- **Cost.** uvicorn's protocol spent more CPU per request than the whole
+  gateway pipeline: an ``asyncio.Event`` and a timer made and cancelled per
+  request, the head and the body written by two syscalls, a dozen layers of
+  checks. Here each connection has one lazy timer (it fires, looks at what is
+  due now, and sets itself again if that moved), a request whose body came
+  with its head never waits on anything, and a response's head goes out with
+  its first body bytes in one write.
 """
 
 from __future__ import annotations
 
+import asyncio
+import http
 import os
-from asyncio import TimerHandle
+from collections import deque
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
+import httptools
 import msgspec
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from adapters.logs import get_logger
 from adapters.units import seconds, size_bytes
@@ -37,6 +48,15 @@ log = get_logger(__name__)
 
 RETRY_AFTER_SECONDS = 1
 """What ``Retry-After`` says when the gateway is full (connections or requests)."""
+HIGH_WATER = 64 * 1024
+"""Body bytes buffered for the application before the connection stops reading."""
+_NEVER = float("inf")
+_STATUS_LINES = {
+    status: f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()
+    for status in range(100, 600)
+    if status in http.HTTPStatus._value2member_map_
+}
+_DISCONNECT = {"type": "http.disconnect"}
 
 
 class EdgeLimits(msgspec.Struct, frozen=True):
@@ -69,27 +89,67 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
     return {"http": protocol, "timeout_keep_alive": limits.keep_alive_timeout}
 
 
-class EdgeProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing what passes ``limits`` before the app runs."""
+class EdgeProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: requests parsed by httptools, each served as an ASGI cycle.
+
+    Requests on a connection are answered in order; a pipelined request waits
+    (and the connection stops reading) until the one before it is answered.
+    """
 
     limits: ClassVar[EdgeLimits]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_head = True
-        """Bytes arriving now belong to a request's line and headers."""
-        self._head_received = 0  # raw bytes read while in the head (bounds memory and CPU)
-        self._head_size = 0  # request target + header names and values, exactly
-        self._timer: TimerHandle | None = None
-        self._idle_since: float | None = None
-        """When the connection last fell idle (its answer done, nothing new yet)."""
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """uvicorn's signature for an ``http`` protocol class."""
+        if not config.loaded:
+            config.load()
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.connections: set[Any] = server_state.connections
+        self.app_state = app_state
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.server: tuple[str, int] | None = None
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.current: Cycle | None = None
+        """The request being answered."""
+        self.reading: Cycle | None = None
+        """The request whose body is arriving (later than ``current`` when pipelined)."""
+        self.waiting: deque[Cycle] = deque()
+        """Pipelined requests, parsed, to be answered after ``current``."""
+        self.read_paused = False
+        self.write_paused = False
+        self.drained: asyncio.Future[None] | None = None
+        # the request line and headers now arriving
+        self.in_head = True
+        self.head_received = 0  # raw bytes read while in the head (bounds memory and CPU)
+        self.head_size = 0  # request target + header names and values, exactly
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.expect_continue = False
+        # one timer: what is due, when (see _due_now)
+        self.due = _NEVER
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = _NEVER
 
     # -- connection
 
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
+        self.connections.add(self)
+        self.transport = transport
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.client = _address(transport.get_extra_info("peername"))
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
         if len(self.connections) > self.limits.max_connections:
-            self._answer(
+            self.refuse(
                 Problem(
                     "overloaded",
                     "too many open connections; try again shortly",
@@ -97,103 +157,215 @@ class EdgeProtocol(HttpToolsProtocol):
                 )
             )
             return
-        self._arm(self.limits.header_timeout, self._head_timed_out)
+        self.set_due(self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        if self.timeout_keep_alive_task is not None:
-            self.timeout_keep_alive_task.cancel()
-            self.timeout_keep_alive_task = None
-        super().connection_lost(exc)
+        self.connections.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for cycle in (self.current, *self.waiting):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.wake()
+        self.waiting.clear()
+        self.write_paused = False
+        self.wake_writer()
+        self.parser = None  # type: ignore[assignment]
+
+    def eof_received(self) -> None:
+        """Half-closed by the client: answer what was asked, then close (the default)."""
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.wake_writer()
+
+    def wake_writer(self) -> None:
+        drained, self.drained = self.drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    async def drain(self) -> None:
+        if self.drained is None:
+            self.drained = self.loop.create_future()
+        await self.drained
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close when idle, else after the answer in progress."""
+        if self.current is None or self.current.response_complete:
+            self.transport.close()
+        else:
+            self.current.keep_alive = False
 
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return
-        if self._in_head:
-            self._head_received += len(data)
-        super().data_received(data)
-        if not self._in_head or self.transport.is_closing():
+        if self.in_head:
+            if not self.head_received and self.current is None:  # a new request: its clock
+                self.set_due(self.limits.header_timeout)
+            self.head_received += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # served as plain HTTP (on_headers_complete), then the connection closes
+        except httptools.HttpParserError as exc:
+            self.refuse(Problem("malformed_request", f"not a valid HTTP/1.1 request: {exc}"))
             return
-        if self._head_received > self.limits.max_header_size:
-            self._answer(self._too_large())
-        elif self._timer is None:  # a new request on a kept-alive connection: its clock starts
-            self._arm(self.limits.header_timeout, self._head_timed_out)
-
-    def _unset_keepalive_if_required(self) -> None:
-        self._idle_since = None  # data came: busy; the timer, if set, sees it when it fires
-
-    def timeout_keep_alive_handler(self) -> None:
-        self.timeout_keep_alive_task = None
-        if self._idle_since is None:
-            return  # busy: the answer sets the timer again
-        left = self._idle_since + self.timeout_keep_alive - self.loop.time()
-        if left > 0:  # idle again since, but not for long enough yet
-            self.timeout_keep_alive_task = self.loop.call_later(
-                left, self.timeout_keep_alive_handler
-            )
-            return
-        super().timeout_keep_alive_handler()
-
-    def send_400_response(self, msg: str) -> None:
-        if not self.transport.is_closing():  # a refusal already answered and closed
-            super().send_400_response(msg)
+        if self.in_head and self.head_received > self.limits.max_header_size:
+            self.refuse(self.too_large())
 
     # -- parser callbacks
 
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.expect_continue = False
+
     def on_url(self, url: bytes) -> None:
-        self._head_size += len(url)
-        super().on_url(url)
+        self.head_size += len(url)
+        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value)
-        super().on_header(name, value)
+        self.head_size += len(name) + len(value)
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm()
+        self.in_head = False
         limits = self.limits
-        if self._head_size > limits.max_header_size or len(self.headers) > limits.max_headers:
-            self._answer(self._too_large())
+        if self.head_size > limits.max_header_size or len(self.headers) > limits.max_headers:
+            self.refuse(self.too_large())
             return
-        super().on_headers_complete()
-        if type(self.cycle) is RequestResponseCycle:  # made just now, its task not yet started
-            self.cycle.__class__ = OneWriteCycle
+        parser = self.parser
+        version = parser.get_http_version()
+        try:
+            url = httptools.parse_url(self.url)
+            raw_path = url.path
+            path = raw_path.decode("ascii")
+        except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+            self.refuse(Problem("malformed_request", "the request target is not a valid path"))
+            return
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": "",
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+            "method": parser.get_method().decode("ascii"),
+            "path": unquote(path) if "%" in path else path,
+            "raw_path": raw_path,
+            "query_string": url.query or b"",
+        }
+        keep_alive = version != "1.0" and parser.should_keep_alive() and not parser.should_upgrade()
+        cycle = self.reading = Cycle(self, scope, keep_alive, self.expect_continue)
+        self.set_due(None)  # busy: nothing is due until the answer is out
+        if self.current is None:
+            self.start(cycle)
+        else:
+            self.waiting.append(cycle)
+            self.pause_reading()
 
     def on_body(self, body: bytes) -> None:
-        if not self.transport.is_closing():  # refused: the rest of this read is dropped
-            super().on_body(body)
+        cycle = self.reading
+        if cycle is None or cycle.response_complete or self.transport.is_closing():
+            return  # answered already (or refused): the rest is dropped
+        cycle.body.append(body)
+        cycle.buffered += len(body)
+        if cycle.buffered > HIGH_WATER:
+            self.pause_reading()
+        cycle.wake()
 
     def on_message_complete(self) -> None:
-        if self.transport.is_closing():
+        cycle, self.reading = self.reading, None
+        self.in_head, self.head_received, self.head_size = True, 0, 0
+        if cycle is None:
             return
-        self._in_head, self._head_received, self._head_size = True, 0, 0
-        self._disarm()  # a drain deadline, if the answer came before the body
-        super().on_message_complete()
+        cycle.more_body = False
+        if cycle.response_complete and self.current is None and not self.waiting:
+            self.set_due(self.limits.keep_alive_timeout)  # drained: idle from now
+        cycle.wake()
 
-    def on_response_complete(self) -> None:
-        """uvicorn's, but the keep-alive timer is set only when none is: it is not cancelled
-        when the next request comes, but finds the connection busy and sets itself again
-        (a timer per request, made and cancelled, was a few per cent of a request)."""
+    # -- requests
+
+    def start(self, cycle: Cycle) -> None:
+        self.current = cycle
+        task = self.loop.create_task(cycle.run(self.app))
+        tasks = self.server_state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def answered(self, cycle: Cycle) -> None:
+        """``cycle``'s response is complete: the next request, or an idle connection."""
         self.server_state.total_requests += 1
+        self.current = None
         if self.transport.is_closing():
             return
-        self._idle_since = self.loop.time()
-        self.flow.resume_reading()
-        if self.pipeline:
-            cycle, app = self.pipeline.pop()
-            self._start_asgi_task(cycle, app)
-        elif self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
-        if not self._in_head and self.cycle.response_complete and not self.transport.is_closing():
+        if self.waiting:
+            self.resume_reading()
+            self.start(self.waiting.popleft())
+        elif cycle.more_body:
             # Answered before the whole body came (401, 413, ...): the rest is read and
             # dropped, but only for body_timeout; data would otherwise keep it open forever.
-            self._arm(self.limits.body_timeout, self.transport.close)
+            self.resume_reading()
+            self.set_due(self.limits.body_timeout)
+        else:
+            self.resume_reading()
+            self.set_due(self.limits.keep_alive_timeout)
+
+    # -- the timer
+
+    def set_due(self, after: float | None) -> None:
+        """Something is due ``after`` seconds from now (None: nothing, the connection is busy).
+
+        The timer is set again only when this is sooner than it: when it fires, it
+        looks at what is due then (``_due_now``)."""
+        if after is None:
+            self.due = _NEVER
+            return
+        self.due = due = self.loop.time() + after
+        if due < self.timer_at:
+            self.arm(due)
+
+    def arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_at(when, self.due_now)
+        self.timer_at = when
+
+    def due_now(self) -> None:
+        self.timer, self.timer_at = None, _NEVER
+        if self.due == _NEVER or self.transport.is_closing():
+            return
+        if self.loop.time() < self.due:
+            self.arm(self.due)
+        elif self.in_head and self.head_received:
+            seconds = self.limits.header_timeout
+            self.refuse(Problem("request_timeout", f"headers not received within {seconds:g}s"))
+        else:  # idle (kept alive, or never used), or the rest of an answered body is late
+            self.transport.close()
 
     # -- refusals
 
-    def _too_large(self) -> Problem:
+    def too_large(self) -> Problem:
         limits = self.limits
         return Problem(
             "headers_too_large",
@@ -201,19 +373,11 @@ class EdgeProtocol(HttpToolsProtocol):
             f"and {limits.max_headers} headers",
         )
 
-    def _head_timed_out(self) -> None:
-        self._timer = None
-        if self.cycle is not None and not self.cycle.response_complete:
-            return  # a request is being answered; keep-alive takes over after it
-        if self._head_received == 0:
-            self.transport.close()  # an idle connection: nothing to answer
-            return
-        seconds = self.limits.header_timeout
-        self._answer(Problem("request_timeout", f"headers not received within {seconds:g}s"))
-
-    def _answer(self, problem: Problem) -> None:
+    def refuse(self, problem: Problem) -> None:
         """Write ``problem`` as the answer and close; the application never sees the request."""
-        self._disarm()
+        self.set_due(None)
+        if self.transport.is_closing():
+            return  # answered and closed already
         request_id = os.urandom(16).hex()
         body = problem.body(request_id)
         headers = {
@@ -238,79 +402,171 @@ class EdgeProtocol(HttpToolsProtocol):
             client_address=client,
         )
 
-    def _arm(self, delay: float, callback: Any) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(delay, callback)
 
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+class Cycle:
+    """One request: its ASGI ``receive`` and ``send``, and the state of its response.
 
-
-class OneWriteCycle(RequestResponseCycle):
-    """uvicorn's request-response cycle, writing a response's head together with its body.
-
-    uvloop sends to the socket at every ``transport.write``, and uvicorn writes
-    the head, then the body: two syscalls and two TCP segments for every
-    answer where one does. Here the head is held back
-    (uvicorn writes it into a ``_Held``) and goes out with the first body
-    bytes, or alone if the response has none (HEAD).
+    A response's head is held until its first body bytes and written with them.
     """
 
-    _held: _Held | None = None
+    __slots__ = (
+        "body",
+        "buffered",
+        "chunked",
+        "disconnected",
+        "expect_continue",
+        "finished",
+        "head",
+        "keep_alive",
+        "left",
+        "more_body",
+        "protocol",
+        "response_complete",
+        "response_started",
+        "scope",
+        "waiter",
+    )
 
-    async def send(self, message: Any) -> None:
-        if message["type"] == "http.response.start" and not self.response_started:
-            held = _Held(self.transport)
-            self.transport = held  # type: ignore[assignment]
-            try:
-                await super().send(message)
-            finally:
-                self.transport = held.transport
-                held.holding = False
-            self._held = held if held.head else None
-            return
-        pending = self._held
-        if pending is None:
-            await super().send(message)
-            return
-        self._held = None
-        self.transport = pending  # type: ignore[assignment]
-        try:
-            await super().send(message)
-        finally:
-            self.transport = pending.transport
-            pending.flush()
-
-
-class _Held:
-    """The transport as a cycle sees it while its response's head waits for the body."""
-
-    __slots__ = ("head", "holding", "transport")
-
-    def __init__(self, transport: Any) -> None:
-        self.transport = transport
+    def __init__(
+        self, protocol: EdgeProtocol, scope: dict[str, Any], keep_alive: bool, expect: bool
+    ) -> None:
+        self.protocol = protocol
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.expect_continue = expect
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.more_body = True
+        self.finished = False
+        """The last of the body was handed to the application."""
+        self.waiter: asyncio.Future[None] | None = None
+        self.disconnected = False
+        self.response_started = False
+        self.response_complete = False
         self.head = b""
-        self.holding = True
-        """While uvicorn writes the head; afterwards writes go out, the head before them."""
+        self.chunked = False
+        self.left = 0  # body bytes the content-length still promises
 
-    def write(self, data: bytes) -> None:
-        if self.holding:  # the head: it waits
-            self.head += data
+    def responded(self) -> bool:
+        """Nothing more to read: the answer is out, or the client is gone."""
+        return self.disconnected or self.response_complete
+
+    def wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def run(self, app: Any) -> None:
+        try:
+            await app(self.scope, self.receive, self.send)
+        except BaseException as exc:  # the connection must be answered or closed, whatever it was
+            if not isinstance(exc, asyncio.CancelledError):
+                log.error("unexpected_error", exc_info=exc)
+            self.fail()
         else:
-            self.transport.write(self.head + data)
-            self.head = b""
+            if not self.response_complete and not self.disconnected:
+                log.error("response_incomplete", started=self.response_started)
+                self.fail()
 
-    def flush(self) -> None:
+    def fail(self) -> None:
+        """The application failed: a 500 if nothing was sent yet, and the connection closed."""
+        protocol = self.protocol
+        if self.disconnected or protocol.transport.is_closing():
+            return
+        if self.response_started:
+            protocol.transport.close()
+            return
+        self.response_started = True
+        protocol.refuse(Problem("internal_error", "see the gateway log"))
+
+    async def receive(self) -> dict[str, Any]:
+        protocol = self.protocol
+        if self.expect_continue:
+            self.expect_continue = False
+            if not self.body and self.more_body and not protocol.transport.is_closing():
+                protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if not self.body and (self.more_body or self.finished) and not self.responded():
+            protocol.resume_reading()
+            self.waiter = protocol.loop.create_future()
+            await self.waiter  # the next chunk, the body's end, the answer or a disconnect
+        if self.responded():
+            return _DISCONNECT
+        body = b"".join(self.body)
+        self.body.clear()
+        self.buffered = 0
+        more = self.more_body
+        self.finished = not more  # read whole: later calls wait for the answer or a disconnect
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        protocol = self.protocol
+        if protocol.write_paused and not self.disconnected:
+            await protocol.drain()
+        if self.disconnected:
+            return
+        kind = message["type"]
+        if not self.response_started:
+            if kind != "http.response.start":
+                raise RuntimeError(f"expected http.response.start, got {kind}")
+            self.response_started = True
+            self.expect_continue = False
+            self.head = self.head_of(message["status"], message.get("headers", ()))
+            return
+        if self.response_complete or kind != "http.response.body":
+            raise RuntimeError(f"unexpected ASGI message {kind}")
+        body: bytes = message.get("body", b"")
+        more: bool = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            body = b""
+        elif self.chunked:
+            body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + (
+                b"" if more else b"0\r\n\r\n"
+            )
+        else:
+            self.left -= len(body)
+            if self.left < 0 or (not more and self.left):
+                raise RuntimeError("response body does not match its content-length")
         if self.head:
-            self.transport.write(self.head)
-            self.head = b""
+            body, self.head = self.head + body, b""
+        if body:
+            protocol.transport.write(body)
+        if not more:
+            self.response_complete = True
+            self.wake()
+            if not self.keep_alive:
+                protocol.transport.close()
+            protocol.answered(self)
 
-    def is_closing(self) -> bool:
-        closing: bool = self.transport.is_closing()
-        return closing
+    def head_of(self, status: int, headers: Any) -> bytes:
+        """The status line and headers, framing decided: content-length, or chunked."""
+        lines = [_STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
+        length = None
+        close = False
+        for name, value in (*self.protocol.server_state.default_headers, *headers):
+            name = name.lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and b"close" in value.lower():
+                close = True
+            elif name == b"transfer-encoding":
+                continue  # ours to decide
+            lines.append(b"%b: %b\r\n" % (name, value))
+        if close:
+            self.keep_alive = False
+        elif not self.keep_alive:
+            lines.append(b"connection: close\r\n")
+        bodiless = self.scope["method"] == "HEAD" or status in (204, 304) or status < 200
+        if length is not None:
+            self.left = length
+        elif not bodiless:
+            self.chunked = True
+            lines.append(b"transfer-encoding: chunked\r\n")
+        lines.append(b"\r\n")
+        head = b"".join(lines)
+        if head.count(b"\n") != len(lines) or head.count(b"\r") != len(lines):
+            raise RuntimeError("a response header holds a line break")  # response splitting
+        return head
 
-    def close(self) -> None:
-        self.flush()
-        self.transport.close()
+
+def _address(value: Any) -> tuple[str, int] | None:
+    return (str(value[0]), int(value[1])) if isinstance(value, tuple) else None

@@ -25,6 +25,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 CODES: dict[str, tuple[int, str]] = {
     "duplicate_header": (400, "A header that counts once was sent more than once"),
     "path_invalid": (400, "Path not accepted"),
+    "malformed_request": (400, "Not a valid HTTP/1.1 request"),
     "unauthenticated": (401, "Authentication required"),
     "token_invalid": (401, "Bearer token not accepted"),
     "token_expired": (401, "Bearer token has expired"),

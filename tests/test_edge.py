@@ -151,6 +151,55 @@ def test_head_then_get_on_one_connection_each_get_their_own_answer(
         assert headers["connection"] == "close" and closed(sock)
 
 
+def test_what_is_not_http_is_400_and_closed(server: tuple[str, int]) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost x\r\n\r\n")  # no colon
+        status, headers, body = answer(sock)
+        assert status == 400 and problem(headers, body)["code"] == "malformed_request"
+        assert closed(sock)
+
+
+def test_pipelined_requests_are_answered_in_order(server: tuple[str, int]) -> None:
+    with connect(server) as sock:
+        sock.sendall(
+            post("/v1/other", 2, b"{}")
+            + b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+            + post("/v1/other", 2, b"{}", extra="Connection: close\r\n")
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        answers = data.split(b"HTTP/1.1 ")[1:]
+        assert [a[:3] for a in answers] == [b"200"] * 3
+        assert b'"ok":true' in answers[0] and b'"live"' in answers[1]
+        assert b'"ok":true' in answers[2]
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(
+    server: tuple[str, int],
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(post("/v1/other", 2, extra="Expect: 100-continue\r\n"))
+        interim = sock.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"{}")
+        status, _, body = answer(sock)
+        assert status == 200 and json.loads(body) == {"ok": True}
+
+
+def test_a_chunked_body_and_http_1_0_are_served(server: tuple[str, int]) -> None:
+    with connect(server) as sock:
+        head = post("/v1/other", 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+        sock.sendall(head + b"1\r\n{\r\n")
+        sock.sendall(b"1\r\n}\r\n0\r\n\r\n")
+        status, _, body = answer(sock)
+        assert status == 200 and json.loads(body) == {"ok": True}
+    with connect(server) as sock:  # HTTP/1.0 without keep-alive: answered, then closed
+        sock.sendall(b"GET /health/live HTTP/1.0\r\n\r\n")
+        status, headers, _ = answer(sock)
+        assert status == 200 and headers["connection"] == "close" and closed(sock)
+
+
 def test_an_endless_header_is_cut_off_before_it_is_all_read(server: tuple[str, int]) -> None:
     with connect(server) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ")

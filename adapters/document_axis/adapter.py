@@ -242,6 +242,7 @@ class DocumentAxisAdapter:
         settled = await host.mailboxes.settle(held.box, held.item, update.status, update.reason)
         if settled is None:
             raise DocumentNotFound(f"no document {held.item} in the mailbox of {held.box}")
+        await self.local.keep(host, held.item)  # noted of the answer before the item settled
         return _json({"docId": held.item, "status": update.status})
 
     async def _settle_national_copy(

@@ -138,6 +138,7 @@ class LocalExchange:
             )
             if legs:
                 message.verify_signatures = "off"
+            sent_at = now()  # before: its delivery may be done before accept returns
             try:
                 if system:
                     message_id, _ = await host.accept(message)
@@ -148,7 +149,7 @@ class LocalExchange:
                     refusal.detail, errors=[{"path": "", "message": refusal.detail}]
                 ) from None
             via: Literal["local", "mailbox"] = "local" if system else "mailbox"
-            legs.append(Leg(organ_id=organ_id, via=via, message_id=message_id, sent_at=now()))
+            legs.append(Leg(organ_id=organ_id, via=via, message_id=message_id, sent_at=sent_at))
             log.info("local_axis_accepted", upstream=self.name, organ=organ_id, doc_id=doc_id)
         return legs
 
@@ -183,6 +184,11 @@ class LocalExchange:
             change(record)
             if await host.state.swap(key, raw, msgspec.json.encode(record).decode()):
                 return
+
+    async def keep(self, host: AdapterHost, doc_id: str) -> None:
+        """Start the retention of ``doc_id``'s record again, if sent here: it shows the state
+        of a mailbox copy just settled, and must not be purged before that copy."""
+        await self._change(host, doc_id, lambda record: None)
 
     async def sent(self, host: AdapterHost, doc_id: str) -> Sent | None:
         raw = await host.state.get(f"doc:{doc_id}")
