@@ -56,6 +56,7 @@ import uvloop
 from adapters.base import GatewayRequest
 from gateway.config.model import DeliverySettings
 from gateway.delivery import DeliveryQueue
+from gateway.exchange import message_id
 from gateway.messagelog import AuditRecord, MessageLog, sha256_hex
 from gateway.store import Store, open_store
 from gateway.store.tables import deliveries, delivery_attempts, message_log
@@ -223,9 +224,19 @@ def bystanders(every: float = 1.0) -> Iterator[dict[str, float]]:
 # ---------------------------------------- part 0: the message log writer alone
 
 
+IDS: dict[str, Callable[[float], str]] = {
+    "random": lambda now: uuid.uuid4().hex,  # what message ids were before: the baseline
+    "ordered": message_id,  # the gateway's: time first
+}
+"""How part 0 names its records' ``message_id`` (indexed in the log and the queue)."""
+
+
 @dataclass
 class WriterRun:
     backend: str
+    ids: str
+    existing: int
+    """Records already in the log when the run started (an index grows with its table)."""
     records: int
     tasks: int
     records_per_s: float
@@ -236,7 +247,9 @@ class WriterRun:
     """The event loop's thread alone: what the log takes from the requests' critical path."""
 
 
-async def append_records(store: Store, records: int, tasks: int) -> tuple[float, float, float]:
+async def append_records(
+    store: Store, records: int, tasks: int, ids: Callable[[float], str]
+) -> tuple[float, float, float]:
     """``tasks`` concurrent appenders, each building and awaiting records like the pipeline's
     ``record`` step; returns (process CPU seconds, loop thread CPU seconds, wall seconds)."""
     log = MessageLog(store)
@@ -248,7 +261,7 @@ async def append_records(store: Store, records: int, tasks: int) -> tuple[float,
             now = time.time()
             await log.append(
                 AuditRecord(
-                    message_id=uuid.uuid4().hex,
+                    message_id=ids(now),
                     request_id=f"bench-{task}-{n}",
                     client="bench",
                     route="bench-mock",
@@ -274,34 +287,72 @@ async def append_records(store: Store, records: int, tasks: int) -> tuple[float,
     return cpu, loop, wall
 
 
-def measure_writer(backend: str, records: int, tasks: int, temp: Path) -> WriterRun:
+async def prefill(store: Store, count: int, ids: Callable[[float], str]) -> None:
+    """``count`` records of another chain, a day old, as if the log had been running."""
+    start = time.time() - 86_400
+    columns = {"kind": "exchange", "method": "POST", "path": "/bench/mock", "bytes_in": 31}
+    columns |= {"bytes_out": 74, "status": 200, "request_sha256": "0" * 64}
+    columns |= {"response_sha256": "0" * 64, "prev_hash": "0" * 64, "hash": "0" * 64}
+    async with store.engine.begin() as connection:
+        for first in range(0, count, 5000):
+            rows = []
+            for seq in range(first + 1, min(count, first + 5000) + 1):
+                now = start + seq * 0.01
+                rows.append(
+                    {
+                        **columns,
+                        "log_id": "prefill",
+                        "seq": seq,
+                        "message_id": ids(now),
+                        "request_id": f"prefill-{seq}",
+                        "t_request_in": now,
+                        "t_response_out": now,
+                    }
+                )
+            await connection.execute(message_log.insert(), rows)
+
+
+def measure_writer(
+    backend: str, kind: str, existing: int, records: int, tasks: int, temp: Path
+) -> WriterRun:
+    async def work(store: Store) -> tuple[float, float, float]:
+        if existing:
+            await prefill(store, existing, IDS[kind])
+        return await append_records(store, records, tasks, IDS[kind])
+
     with database(backend, temp) as url:
-        cpu, loop, wall = on_store(
-            url, lambda store: append_records(store, records, tasks), migrate=True
-        )
+        cpu, loop, wall = on_store(url, work, migrate=True)
     done = records // tasks * tasks
-    return WriterRun(backend, done, tasks, done / wall, cpu / done * 1e6, loop / done * 1e6)
+    per = 1e6 / done
+    return WriterRun(backend, kind, existing, done, tasks, done / wall, cpu * per, loop * per)
 
 
 def print_writer_report(runs: list[WriterRun]) -> None:
     header = (
-        f"{'backend':<11} {'records':>8} {'tasks':>5} {'records/s':>10} "
+        f"{'backend':<11} {'ids':<8} {'existing':>9} {'records':>8} {'tasks':>5} {'records/s':>10} "
         f"{'CPU us/record':>13} {'loop CPU us/record':>18}"
     )
     print(header)
     print("-" * len(header))
     for r in runs:
         print(
-            f"{r.backend:<11} {r.records:>8,} {r.tasks:>5} {r.records_per_s:>10,.0f} "
+            f"{r.backend:<11} {r.ids:<8} {r.existing:>9,} {r.records:>8,} {r.tasks:>5} "
+            f"{r.records_per_s:>10,.0f} "
             f"{r.cpu_us_per_record:>13.1f} {r.loop_cpu_us_per_record:>18.1f}"
         )
-    for backend in dict.fromkeys(r.backend for r in runs):
-        mine = [r for r in runs if r.backend == backend]
-        cpu = statistics.median(r.cpu_us_per_record for r in mine)
+    medians: dict[tuple[str, str], float] = {}
+    for backend, kind in dict.fromkeys((r.backend, r.ids) for r in runs):
+        mine = [r for r in runs if (r.backend, r.ids) == (backend, kind)]
+        cpu = medians[backend, kind] = statistics.median(r.cpu_us_per_record for r in mine)
         loop = statistics.median(r.loop_cpu_us_per_record for r in mine)
         print(
-            f"{backend:<11} medians per record: CPU {cpu:.1f} us, of which the loop {loop:.1f} us"
+            f"{backend:<11} {kind:<8} medians per record: CPU {cpu:.1f} us, "
+            f"of which the loop {loop:.1f} us"
         )
+    for backend in dict.fromkeys(r.backend for r in runs):
+        if (backend, "random") in medians and (backend, "ordered") in medians:
+            ratio = medians[backend, "ordered"] / medians[backend, "random"]
+            print(f"{backend:<11} CPU per record, time-ordered ids / random ids: {ratio:.2f}")
 
 
 # ------------------------------------------------ part 1: message log on / off
@@ -735,6 +786,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=5000, help="queued for part 2 (5000)")
     parser.add_argument("--records", type=int, default=20000, help="for part 0 (20000)")
     parser.add_argument(
+        "--existing", type=int, default=0, help="records in the log before part 0 starts (0)"
+    )
+    parser.add_argument(
         "--concurrency", type=int, default=32, help="delivery.concurrency per process (32)"
     )
     parser.add_argument(
@@ -776,7 +830,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"bench: {backend} writer ({round_ + 1}/{args.repeat}) ...",
                             file=sys.stderr,
                         )
-                        writer_runs.append(measure_writer(backend, args.records, 50, temp))
+                        for kind in IDS:  # baseline and gateway, interleaved
+                            writer_runs.append(
+                                measure_writer(backend, kind, args.existing, args.records, 50, temp)
+                            )
             if args.only in (None, "log"):
                 wrk = run.ensure_wrk()
                 document["versions"] = run.versions(wrk)

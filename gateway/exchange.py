@@ -64,7 +64,7 @@ class Exchange:
         self.path = path
         self.started = time.perf_counter()
         self.started_at = time.time()
-        self.message_id = os.urandom(16).hex()
+        self.message_id = message_id(self.started_at)
         """Names this exchange in the message log, the delivery queue and the response."""
         self.status = 0
         self.client: str | None = None
@@ -106,6 +106,16 @@ class Exchange:
             fields["upstream_ms"] = self.upstream_ms
         fields.update(self.extra)
         return fields
+
+
+def message_id(now: float) -> str:
+    """32 hex digits: milliseconds since the epoch (12), then 80 random bits (20), as UUIDv7.
+
+    Ids made later sort later, so the indexes on them (message log, delivery queue)
+    grow at their end: random ids put every record in another index page, and most of
+    the message log's disk writes and CPU went to those pages.
+    """
+    return f"{int(now * 1000):012x}{os.urandom(10).hex()}"
 
 
 def exchange_of(scope: Scope) -> Exchange:
