@@ -89,7 +89,8 @@ class _PostgresAppender:
             connection.terminate()
 
 
-_Job = tuple[Sequence[Row], asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+_Job = tuple[str, list[Any], asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+"""The statement, its values, and where to say it is done."""
 
 
 class _SqliteAppender:
@@ -112,7 +113,11 @@ class _SqliteAppender:
             self.thread.start()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self.jobs.put((rows, loop, done))
+        # Bound here, on the loop: the thread holds the GIL only to hand them to sqlite3, and
+        # every moment it holds the GIL the loop waits.
+        statement = _multi_row(self.insert, self.row_marks, len(rows))
+        values = [value for row in rows for value in self.values(row)]
+        self.jobs.put((statement, values, loop, done))
         await done
 
     async def close(self) -> None:
@@ -126,12 +131,12 @@ class _SqliteAppender:
     def _work(self) -> None:
         connection: sqlite3.Connection | None = None
         while (job := self.jobs.get()) is not None:
-            rows, loop, done = job
+            statement, values, loop, done = job
             error: BaseException | None = None
             try:
                 if connection is None:
                     connection = self._connect()
-                self._write(connection, rows)
+                connection.execute(statement, values)
             except Exception as exc:  # handed to the loop: the batch's requests get 503
                 error = exc
             loop.call_soon_threadsafe(_settle, done, error)
@@ -144,9 +149,6 @@ class _SqliteAppender:
         sqlite_pragmas(connection, None)  # WAL, synchronous=FULL, busy_timeout
         return connection
 
-    def _write(self, connection: sqlite3.Connection, rows: Sequence[Row]) -> None:
-        statement = _multi_row(self.insert, self.row_marks, len(rows))
-        connection.execute(statement, [value for row in rows for value in self.values(row)])
 
 
 @lru_cache(maxsize=128)  # as many as sqlite3 keeps compiled
