@@ -24,12 +24,19 @@ STOPPED = (0, -signal.SIGTERM)
 """uvicorn, once shut down gracefully, raises the signal it caught again (exit status 143)."""
 
 
+def own_database(tmp_path: Path) -> dict[str, str]:
+    """The default config on a database of the test's own: the session's, which every test of
+    the default config writes to, grows large, and its first write could wait on another's
+    lock (one such first request timed out once in CI)."""
+    return {"LGSP_STORAGE_URL": f"sqlite:///{tmp_path}/gateway.db"}
+
+
 def test_start_up_output_says_each_thing_once(tmp_path: Path) -> None:
     """The mock national systems run their own servers beside the gateway: none of their
     start/stop lines, and no handler of theirs, may repeat the gateway's lines."""
     log = tmp_path / "out.log"
     port = free_port()
-    with gateway_process(DEFAULT_CONFIG, port, log=log):
+    with gateway_process(DEFAULT_CONFIG, port, log=log, env=own_database(tmp_path)):
         httpx.get(f"http://127.0.0.1:{port}/health/live")
     lines = log.read_text().splitlines()
     events = [json.loads(line) for line in lines]  # not a terminal: JSON, every line
@@ -49,7 +56,7 @@ def test_start_up_output_says_each_thing_once(tmp_path: Path) -> None:
 def test_console_format_is_one_readable_line_per_request(tmp_path: Path) -> None:
     log = tmp_path / "out.log"
     port = free_port()
-    env = {"LGSP_LOG_FORMAT": "console"}
+    env = {"LGSP_LOG_FORMAT": "console", **own_database(tmp_path)}
     with gateway_process(DEFAULT_CONFIG, port, log=log, env=env):
         httpx.get(f"http://127.0.0.1:{port}/v1/dvcqg/fields", headers={"x-api-key": "nope"})
     text = log.read_text()
