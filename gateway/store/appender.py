@@ -150,7 +150,6 @@ class _SqliteAppender:
         return connection
 
 
-
 @lru_cache(maxsize=128)  # as many as sqlite3 keeps compiled
 def _multi_row(insert: str, row_marks: str, count: int) -> str:
     return insert + ", ".join(itertools.repeat(row_marks, count))
