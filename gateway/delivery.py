@@ -39,11 +39,36 @@ from adapters.units import seconds
 from gateway import metrics, tracing
 from gateway.config.model import DeliverySettings
 from gateway.store import Store
-from gateway.store.tables import deliveries, delivery_attempts, message_log
+from gateway.store.tables import (
+    LEASED_STATE,
+    WAITING_STATES,
+    deliveries,
+    delivery_attempts,
+    message_log,
+)
 
 log = get_logger(__name__)
 
 WAITING = ("queued", "failed")
+_PENDING = sa.text(
+    """
+    WITH RECURSIVE due(upstream) AS (
+        SELECT MIN(upstream) FROM deliveries
+        WHERE state IN ('queued', 'failed') AND next_attempt_at <= :now
+      UNION ALL
+        SELECT (
+            SELECT MIN(later.upstream) FROM deliveries AS later
+            WHERE later.state IN ('queued', 'failed') AND later.next_attempt_at <= :now
+            AND later.upstream > due.upstream
+        )
+        FROM due WHERE due.upstream IS NOT NULL
+    )
+    SELECT upstream FROM due WHERE upstream IS NOT NULL
+    UNION
+    SELECT upstream FROM deliveries WHERE state = 'delivering' AND lease_until < :now
+    """
+)
+"""Upstreams with due or lapsed deliveries: the states are the partial indexes' (tables.py)."""
 LEASE_LOST = "lease_lost"
 """``finish_many`` found the delivery taken over by another worker: this attempt is not recorded."""
 STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
@@ -149,25 +174,40 @@ class DeliveryQueue:
     async def claim(
         self, worker: str, upstream: str, limit: int, within: AsyncConnection | None = None
     ) -> list[Claimed]:
-        """Lease up to ``limit`` due deliveries of ``upstream`` for ``worker``."""
+        """Lease up to ``limit`` deliveries of ``upstream`` for ``worker``: first those whose
+        lease lapsed (their worker died), then the due ones, oldest first.
+
+        Each is an ordered walk of a partial index of the unfinished rows that stops at
+        the limit: what it costs does not grow with the backlog or the history.
+        """
         now = time.time()
         c = deliveries.c
+        lapsed = (
+            sa.select(c.id)
+            .where(c.upstream == upstream, LEASED_STATE, c.lease_until < now)
+            .order_by(c.lease_until)
+        )
         due = (
             sa.select(c.id)
-            .where(
-                c.upstream == upstream,
-                sa.or_(
-                    sa.and_(c.state.in_(WAITING), c.next_attempt_at <= now),
-                    sa.and_(c.state == "delivering", c.lease_until < now),
-                ),
-            )
+            .where(c.upstream == upstream, WAITING_STATES, c.next_attempt_at <= now)
             .order_by(c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        claim = (
+        claimed: list[Claimed] = []
+        async with self.transaction(within) as connection:
+            for candidates in (lapsed, due):
+                left = limit - len(claimed)
+                if left <= 0:
+                    break
+                taken = candidates.limit(left).with_for_update(skip_locked=True)
+                rows = (await connection.execute(self._lease(worker, taken, now))).all()
+                claimed += [Claimed.of_row(row) for row in rows]
+        return claimed
+
+    def _lease(self, worker: str, taken: sa.Select[Any], now: float) -> sa.Update:
+        c = deliveries.c
+        return (
             deliveries.update()
-            .where(c.id.in_(due.scalar_subquery()))
+            .where(c.id.in_(taken.scalar_subquery()))
             .values(
                 state="delivering",
                 attempts=c.attempts + 1,
@@ -186,25 +226,30 @@ class DeliveryQueue:
                 c.request,
             )
         )
-        async with self.transaction(within) as connection:
-            rows = (await connection.execute(claim)).all()
-        return [Claimed.of_row(row) for row in rows]
 
     async def pending_upstreams(self, within: AsyncConnection | None = None) -> list[str]:
+        """The upstreams with something to claim. On PostgreSQL one index probe per such
+        upstream (a recursive skip from one to the next), not a scan of every waiting row;
+        SQLite's planner takes the state index for that query, row by row, so there one
+        ``DISTINCT`` pass over the due rows is cheaper."""
         now = time.time()
         c = deliveries.c
-        query = (
-            sa.select(c.upstream)
-            .where(
-                sa.or_(
-                    sa.and_(c.state.in_(WAITING), c.next_attempt_at <= now),
-                    sa.and_(c.state == "delivering", c.lease_until < now),
-                )
-            )
-            .distinct()
-        )
         async with self.transaction(within) as connection:
-            return [row[0] for row in (await connection.execute(query)).all()]
+            if self.store.is_postgres:
+                rows = (await connection.execute(_PENDING, {"now": now})).all()
+            else:
+                query = (
+                    sa.select(c.upstream)
+                    .where(
+                        sa.or_(
+                            sa.and_(WAITING_STATES, c.next_attempt_at <= now),
+                            sa.and_(LEASED_STATE, c.lease_until < now),
+                        )
+                    )
+                    .distinct()
+                )
+                rows = (await connection.execute(query)).all()
+        return sorted(row[0] for row in rows)
 
     async def release(self, worker: str, ids: Sequence[str]) -> int:
         """Give back deliveries this worker leased but will not finish (it is shutting down):

@@ -46,12 +46,20 @@ def _v5_leases(connection: sa.Connection) -> None:
     tables.metadata.create_all(connection, tables=[tables.leases])
 
 
+def _v6_pending_deliveries(connection: sa.Connection) -> None:
+    """Claims scanned every queued and delivered row twice a turn (2.5 ms each at a backlog
+    of 2,500 on PostgreSQL): indexes of the unfinished rows alone, by upstream."""
+    for index in (tables.deliveries_waiting, tables.deliveries_leased):
+        index.create(connection, checkfirst=True)  # a new database has them from _v1
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _v1_initial),
     (2, _v2_adapter_state),
     (3, _v3_access_requests),
     (4, _v4_agency_mailbox),
     (5, _v5_leases),
+    (6, _v6_pending_deliveries),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -85,6 +85,24 @@ deliveries = sa.Table(
     sa.Column("discard_reason", sa.Text),
 )
 sa.Index("deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
+# Only the unfinished rows, by upstream: a claim walks its upstream's in order and stops at
+# its limit, however long the history of delivered messages or the backlog (migration 6).
+WAITING_STATES = sa.text("state IN ('queued', 'failed')")
+LEASED_STATE = sa.text("state = 'delivering'")
+deliveries_waiting = sa.Index(
+    "deliveries_waiting",
+    deliveries.c.upstream,
+    deliveries.c.next_attempt_at,
+    postgresql_where=WAITING_STATES,
+    sqlite_where=WAITING_STATES,
+)
+deliveries_leased = sa.Index(
+    "deliveries_leased",
+    deliveries.c.upstream,
+    deliveries.c.lease_until,
+    postgresql_where=LEASED_STATE,
+    sqlite_where=LEASED_STATE,
+)
 
 delivery_attempts = sa.Table(
     "delivery_attempts",
