@@ -50,14 +50,13 @@ from gateway.store.tables import (
 log = get_logger(__name__)
 
 WAITING = ("queued", "failed")
-_PENDING = sa.text(
-    """
+_PENDING = """
     WITH RECURSIVE due(upstream) AS (
-        SELECT MIN(upstream) FROM deliveries
+        SELECT MIN(upstream) FROM deliveries{indexed}
         WHERE state IN ('queued', 'failed') AND next_attempt_at <= :now
       UNION ALL
         SELECT (
-            SELECT MIN(later.upstream) FROM deliveries AS later
+            SELECT MIN(later.upstream) FROM deliveries AS later{indexed}
             WHERE later.state IN ('queued', 'failed') AND later.next_attempt_at <= :now
             AND later.upstream > due.upstream
         )
@@ -66,9 +65,16 @@ _PENDING = sa.text(
     SELECT upstream FROM due WHERE upstream IS NOT NULL
     UNION
     SELECT upstream FROM deliveries WHERE state = 'delivering' AND lease_until < :now
-    """
-)
-"""Upstreams with due or lapsed deliveries: the states are the partial indexes' (tables.py)."""
+"""
+PENDING = {
+    "postgresql": sa.text(_PENDING.format(indexed="")),
+    # SQLite's planner would take the state index, row by row: 25 ms at a backlog of 100,000
+    # against 0.2 along the partial index.
+    "sqlite": sa.text(_PENDING.format(indexed=" INDEXED BY deliveries_waiting")),
+}
+"""Upstreams with due or lapsed deliveries, one index probe per upstream (a recursive skip
+from one to the next) instead of a scan of every waiting row. The states are the partial
+indexes' (tables.py)."""
 LEASE_LOST = "lease_lost"
 """``finish_many`` found the delivery taken over by another worker: this attempt is not recorded."""
 STATES = ("queued", "delivering", "delivered", "failed", "dead", "discarded")
@@ -228,27 +234,9 @@ class DeliveryQueue:
         )
 
     async def pending_upstreams(self, within: AsyncConnection | None = None) -> list[str]:
-        """The upstreams with something to claim. On PostgreSQL one index probe per such
-        upstream (a recursive skip from one to the next), not a scan of every waiting row;
-        SQLite's planner takes the state index for that query, row by row, so there one
-        ``DISTINCT`` pass over the due rows is cheaper."""
-        now = time.time()
-        c = deliveries.c
         async with self.transaction(within) as connection:
-            if self.store.is_postgres:
-                rows = (await connection.execute(_PENDING, {"now": now})).all()
-            else:
-                query = (
-                    sa.select(c.upstream)
-                    .where(
-                        sa.or_(
-                            sa.and_(WAITING_STATES, c.next_attempt_at <= now),
-                            sa.and_(LEASED_STATE, c.lease_until < now),
-                        )
-                    )
-                    .distinct()
-                )
-                rows = (await connection.execute(query)).all()
+            query = PENDING[connection.dialect.name]
+            rows = (await connection.execute(query, {"now": time.time()})).all()
         return sorted(row[0] for row in rows)
 
     async def release(self, worker: str, ids: Sequence[str]) -> int:
