@@ -10,6 +10,7 @@ stopped before the next one starts:
     d   gateway forwarding to that upstream (type: http)    (c + the gateway hop)
     e   (b) with the message log on, SQLite in a temp dir   (the gateway's default)
     f   nginx proxy_pass to the upstream of (c)             (a proxy baseline for d)
+    c2  (c) on the gateway's HTTP/1.1 protocol              (the server layer: c2/c)
     b2  (b) and d2 (d) with ``serve --workers 2``            (when the gateway has --workers)
 
 Every scenario runs ``--repeat`` times (3), the order reversed every other round;
@@ -56,7 +57,7 @@ RESULTS = BENCH / "results" / "latest.json"
 API_KEY = "lgsp_bench_only_2026"  # bench-only; its hash is in bench/gateway.yaml
 BODY = '{"so_dinh_danh":"001203012345"}'
 HEADERS = {"Content-Type": "application/json", "X-API-Key": API_KEY}
-SCENARIOS = ("a", "b", "c", "d", "e", "f", "b2", "d2")  # every key, in round-1 order
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "c2", "b2", "d2")  # every key, in round-1 order
 WORKER_SCENARIOS = ("b2", "d2")
 REPEAT = 3
 BUSY_MACHINE = 0.15  # cores used by processes we did not start: above this, warn
@@ -502,6 +503,7 @@ LABELS = {
     "d": "gateway -> http upstream",
     "e": "gateway, mock, log on",
     "f": "nginx -> http upstream",
+    "c2": "(c) on the gateway's protocol",
     "b2": "(b) with 2 workers",
     "d2": "(d) with 2 workers",
 }
@@ -547,6 +549,9 @@ def scenarios(keys: Sequence[str], tools: Tools, temp: Path, round_: int) -> lis
             return Scenario(key, label, [helper("noop", port)], port, "/noop", '"ok"')
         if key == "c":
             return Scenario(key, label, [upstream], upstream_port, "/lookup", '"ton_tai"')
+        if key == "c2":
+            edged = helper("upstream-edge", port)
+            return Scenario(key, label, [edged], port, "/lookup", '"ton_tai"')
         if key == "f":
             proxy = nginx(port, upstream_port)
             return Scenario(key, label, [upstream, proxy], port, "/bench/nginx", '"ton_tai"')
@@ -626,6 +631,7 @@ RATIOS = (  # (figure, numerator, denominator): requests/s of two scenarios in o
     ("e/b", "e", "b"),
     ("d/f", "d", "f"),
     ("d/c", "d", "c"),
+    ("c2/c", "c2", "c"),
     ("b2/b", "b2", "b"),
     ("d2/d", "d2", "d"),
 )

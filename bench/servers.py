@@ -2,6 +2,7 @@
 
     python bench/servers.py noop --port N       # (a) bare litestar app: POST /noop
     python bench/servers.py upstream --port N   # (c) raw-ASGI upstream: POST anything
+    python bench/servers.py upstream-edge --port N  # (c2) the same on gateway/edge.py's protocol
 
 Both run under uvicorn with the gateway's own settings (see ``gateway/cli.py``:
 one worker, access log off, no server header, log level warning); loop and
@@ -80,11 +81,17 @@ async def upstream_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("kind", choices=["noop", "upstream"])
+    parser.add_argument("kind", choices=["noop", "upstream", "upstream-edge"])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app: Any = noop_app() if args.kind == "noop" else upstream_app
-    uvicorn.run(app, host=HOST, port=args.port, **UVICORN_SETTINGS)
+    settings = dict(UVICORN_SETTINGS)
+    if args.kind == "upstream-edge":  # the gateway's HTTP/1.1 protocol, its default limits
+        from gateway.config.model import ServerSettings
+        from gateway.edge import uvicorn_options
+
+        settings.update(uvicorn_options(ServerSettings()))
+    uvicorn.run(app, host=HOST, port=args.port, **settings)
 
 
 if __name__ == "__main__":
