@@ -373,8 +373,9 @@ class EdgeProtocol(asyncio.Protocol):
             f"and {limits.max_headers} headers",
         )
 
-    def refuse(self, problem: Problem) -> None:
-        """Write ``problem`` as the answer and close; the application never sees the request."""
+    def refuse(self, problem: Problem, event: str = "edge_refused") -> None:
+        """Write ``problem`` as the answer and close (the application never sees the request,
+        or failed it: ``Cycle.fail``); ``event`` logs it with the answer's request id."""
         self.set_due(None)
         if self.transport.is_closing():
             return  # answered and closed already
@@ -395,7 +396,7 @@ class EdgeProtocol(asyncio.Protocol):
         self.transport.close()
         client = f"{self.client[0]}:{self.client[1]}" if self.client else None
         log.warning(
-            "edge_refused",
+            event,
             request_id=request_id,
             status=problem.status,
             error_code=problem.code,
@@ -459,25 +460,28 @@ class Cycle:
     async def run(self, app: Any) -> None:
         try:
             await app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:  # a forced shutdown: nothing to log
+            self.fail(None)
         except BaseException as exc:  # the connection must be answered or closed, whatever it was
-            if not isinstance(exc, asyncio.CancelledError):
-                log.error("unexpected_error", exc_info=exc)
-            self.fail()
+            self.fail(exc)
         else:
             if not self.response_complete and not self.disconnected:
-                log.error("response_incomplete", started=self.response_started)
-                self.fail()
+                self.fail(RuntimeError("the application returned without a complete response"))
 
-    def fail(self) -> None:
-        """The application failed: a 500 if nothing was sent yet, and the connection closed."""
+    def fail(self, error: BaseException | None) -> None:
+        """The application failed (the edge answers its errors: this is the backstop): a 500
+        if nothing was sent yet, with the request id the log line has, and the connection
+        closed."""
         protocol = self.protocol
+        if error is not None:
+            log.error("application_failed", exc_info=error, started=self.response_started)
         if self.disconnected or protocol.transport.is_closing():
             return
         if self.response_started:
             protocol.transport.close()
             return
         self.response_started = True
-        protocol.refuse(Problem("internal_error", "see the gateway log"))
+        protocol.refuse(Problem("internal_error", "see the gateway log"), "application_failed")
 
     async def receive(self) -> dict[str, Any]:
         protocol = self.protocol

@@ -20,7 +20,7 @@ from gateway import edge
 from gateway.app import create_app
 from gateway.config.model import ServerSettings
 from tests.support.config import BASE_CONFIG, TEST_KEY, write_config
-from tests.support.servers import serve_in_thread
+from tests.support.servers import lifespan, serve_in_thread
 
 SERVER = ServerSettings(
     max_header_size="4KiB",
@@ -198,6 +198,24 @@ def test_a_chunked_body_and_http_1_0_are_served(server: tuple[str, int]) -> None
         sock.sendall(b"GET /health/live HTTP/1.0\r\n\r\n")
         status, headers, _ = answer(sock)
         assert status == 200 and headers["connection"] == "close" and closed(sock)
+
+
+def test_an_application_that_fails_gets_a_500_problem_not_a_hang() -> None:
+    """The edge answers the pipeline's errors itself; this is the protocol's backstop."""
+
+    async def failing(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)  # type: ignore[arg-type]
+            return
+        raise RuntimeError("boom")
+
+    with serve_in_thread(failing, **edge.uvicorn_options(SERVER)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with connect((host, int(port))) as sock:
+            sock.sendall(b"GET /anything HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, headers, body = answer(sock)
+            assert status == 500 and problem(headers, body)["code"] == "internal_error"
+            assert closed(sock)
 
 
 def test_an_endless_header_is_cut_off_before_it_is_all_read(server: tuple[str, int]) -> None:
