@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -89,20 +91,16 @@ sa.Index("deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 # its limit, however long the history of delivered messages or the backlog (migration 6).
 WAITING_STATES = sa.text("state IN ('queued', 'failed')")
 LEASED_STATE = sa.text("state = 'delivering'")
-deliveries_waiting = sa.Index(
-    "deliveries_waiting",
-    deliveries.c.upstream,
-    deliveries.c.next_attempt_at,
-    postgresql_where=WAITING_STATES,
-    sqlite_where=WAITING_STATES,
-)
-deliveries_leased = sa.Index(
-    "deliveries_leased",
-    deliveries.c.upstream,
-    deliveries.c.lease_until,
-    postgresql_where=LEASED_STATE,
-    sqlite_where=LEASED_STATE,
-)
+
+
+def _unfinished(name: str, column: sa.Column[Any], states: sa.TextClause) -> sa.Index:
+    return sa.Index(
+        name, deliveries.c.upstream, column, postgresql_where=states, sqlite_where=states
+    )
+
+
+deliveries_waiting = _unfinished("deliveries_waiting", deliveries.c.next_attempt_at, WAITING_STATES)
+deliveries_leased = _unfinished("deliveries_leased", deliveries.c.lease_until, LEASED_STATE)
 
 delivery_attempts = sa.Table(
     "delivery_attempts",
