@@ -19,7 +19,6 @@ import pytest
 import schemas.edxml as edxml
 from adapters.document_axis.mock import create_app as create_axis
 from tests.fixtures.edxml import samples
-from tests.support.config import TEST_ADMIN_KEY
 from tests.support.document_axis import (
     KEY,
     SO_TC,
@@ -30,6 +29,7 @@ from tests.support.document_axis import (
     axis_mock,
     call_axis_as,
     drop_inbound,
+    inbound_records,
     send_document,
     wait_settled,
 )
@@ -195,11 +195,7 @@ def test_a_document_breaking_edxml_rules_is_delivered_with_its_warnings_on_recor
     (at_so,) = running.so_tttt.wait(1)
     assert at_ubnd["sha256"] == at_so["sha256"] == hashlib.sha256(body).hexdigest()
     assert wait_settled(running, doc_id, UBND)["statuses"] == {UBND: "done", SO_TTTT: "done"}
-    records = httpx.get(
-        f"{running.gateway}/admin/messages",
-        params={"route": "inbound:axis"},
-        headers={"x-api-key": TEST_ADMIN_KEY},
-    ).json()["items"]
+    records = inbound_records(running.gateway)
     accepted = [r for r in records if r["kind"] == "accepted"]
     assert len(accepted) == 2
     for record in accepted:

@@ -14,8 +14,8 @@ import pytest
 from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
 from gateway.app import create_app
-from tests.support.config import TEST_ADMIN_KEY, write_config
-from tests.support.document_axis import AgencySystem
+from tests.support.config import write_config
+from tests.support.document_axis import AgencySystem, inbound_records
 from tests.support.servers import serve_in_thread
 from tests.support.signed_documents import edxml, sign_edxml
 from tests.support.signing_pki import Signers, SigningPKI
@@ -78,11 +78,7 @@ def test_a_signed_document_goes_on_with_its_verification_on_record(
     assert settled(axis, doc_id)["statuses"] == {VPCP: "done"}
     (delivered,) = agency.wait(1)
     assert delivered["headers"]["x-lgsp-edoc-id"] == doc_id
-    records = httpx.get(
-        f"{gateway}/admin/messages",
-        params={"route": "inbound:axis"},
-        headers={"x-api-key": TEST_ADMIN_KEY},
-    ).json()["items"]
+    records = inbound_records(gateway)
     (accepted,) = [r for r in records if r["kind"] == "accepted"]
     signature = accepted["signature"]
     signature = json.loads(signature) if isinstance(signature, str) else signature

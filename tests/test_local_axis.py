@@ -25,7 +25,7 @@ from gateway.config.loader import ConfigInvalid, load_config
 from tests.fixtures.edxml import samples
 from tests.support import document_axis as document_axis_support
 from tests.support import signed_documents
-from tests.support.config import TEST_ADMIN_KEY, write_config
+from tests.support.config import write_config
 from tests.support.databases import create_database, drop_database
 from tests.support.document_axis import CONFIG as AXIS_CONFIG
 from tests.support.document_axis import (
@@ -38,6 +38,7 @@ from tests.support.document_axis import (
     Setup,
     axis_mock,
     call_axis_as,
+    inbound_records,
     send_document,
     wait_settled,
 )
@@ -295,11 +296,7 @@ def test_a_pull_agency_gets_its_documents_in_its_mailbox_here(running: Setup) ->
     assert fetched.content == body
     assert fetched.headers["content-type"].startswith("application/xml")
     # On record like every other leg: accepted for Sở Tài chính, with the sender's bytes' hash.
-    records = httpx.get(
-        f"{running.gateway}/admin/messages",
-        params={"route": "inbound:axis"},
-        headers={"x-api-key": TEST_ADMIN_KEY},
-    ).json()["items"]
+    records = inbound_records(running.gateway)
     (record,) = [r for r in records if r["message_id"] == leg["messageId"]]
     assert record["kind"] == "accepted"
     assert record["request_sha256"] == hashlib.sha256(body).hexdigest()
@@ -547,11 +544,7 @@ def test_a_local_documents_signatures_are_checked_once_before_any_leg(
             listed = httpx.get(f"{gateway}/v1/agencies/{SO_TC}/documents", headers=KEY).json()
             assert [i["docId"] for i in listed["items"]] == [doc_id]
             assert listed["national"] == "upstream_unavailable"
-            records = httpx.get(
-                f"{gateway}/admin/messages",
-                params={"route": "inbound:axis"},
-                headers={"x-api-key": TEST_ADMIN_KEY},
-            ).json()["items"]
+            records = inbound_records(gateway)
     accepted = [r for r in records if r["kind"] == "accepted"]
     assert len(accepted) == 2 and len({r["request_sha256"] for r in accepted}) == 1
     (evidence,) = [r["signature"] for r in accepted if r["signature"]]

@@ -23,7 +23,7 @@ from adapters.document_axis.mock import DEMO_CREDENTIALS
 from adapters.document_axis.mock import create_app as create_axis
 from adapters.document_axis.settings import AxisProtocol
 from gateway.app import create_app
-from tests.support.config import TEST_KEY, write_config
+from tests.support.config import TEST_ADMIN_KEY, TEST_KEY, write_config
 from tests.support.servers import Receive, Scope, Send, free_port, lifespan, serve_in_thread
 
 UBND, SO_TTTT, SO_TC, VPCP = "000.00.11.H53", "000.00.12.H53", "000.00.13.H53", "000.00.00.G22"
@@ -198,6 +198,16 @@ def send_document(
 
 def axis_mock(setup: Setup, path: str) -> Any:
     return httpx.get(f"{setup.axis}/__mock/{path}", timeout=10).json()
+
+
+def inbound_records(gateway: str) -> list[dict[str, Any]]:
+    """The message log's records of what the axis adapter took in (route ``inbound:axis``)."""
+    items: list[dict[str, Any]] = httpx.get(
+        f"{gateway}/admin/messages",
+        params={"route": "inbound:axis"},
+        headers={"x-api-key": TEST_ADMIN_KEY},
+    ).json()["items"]
+    return items
 
 
 def wait_settled(setup: Setup, doc_id: str, organ_id: str) -> dict[str, Any]:
