@@ -65,14 +65,20 @@ def connect(server: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """Read one response (Content-Length framed) from ``sock``."""
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The status line and headers of the next response, and what came after them."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         assert chunk, f"connection closed before an answer: {data!r}"
         data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read one response (Content-Length framed) from ``sock``."""
+    head, body = read_head(sock)
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     while len(body) < int(headers.get("content-length", 0)):
@@ -134,12 +140,7 @@ def test_head_then_get_on_one_connection_each_get_their_own_answer(
     goes out, and alone: the next answer on the connection starts right after it."""
     with connect(server) as sock:
         sock.sendall(b"HEAD /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            assert chunk, f"closed before the HEAD's answer: {data!r}"
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
+        head, rest = read_head(sock)
         assert head.startswith(b"HTTP/1.1 200") and b"content-length: 35" in head.lower()
         assert rest == b""
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
