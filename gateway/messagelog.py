@@ -69,6 +69,10 @@ class AuditRecord(msgspec.Struct, kw_only=True):
     signature: str | None = None
     request_body: bytes | None = None
     response_body: bytes | None = None
+    log_id: str = ""
+    """The chain the record is in, and ``seq`` its place there: set by ``MessageLog`` as it
+    links the record."""
+    seq: int = 0
 
     @classmethod
     def of_exchange(
@@ -199,19 +203,18 @@ _CANONICAL = msgspec.json.Encoder(order="sorted")
 
 
 def record_hash(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> str:
-    """The chain link: SHA-256 over the previous hash and every stored field, in a fixed order
-    (canonical JSON: keys sorted, ``log_id`` and ``seq`` among them)."""
-    return str(linked_row(prev_hash, log_id, seq, record)["hash"])
+    """The chain link of ``record`` as the ``seq``-th of chain ``log_id``."""
+    return link_hash(prev_hash, msgspec.structs.replace(record, log_id=log_id, seq=seq))
 
 
-def linked_row(prev_hash: str, log_id: str, seq: int, record: AuditRecord) -> dict[str, Any]:
-    """``record`` as its ``message_log`` row: its fields, its place in the chain, its hash."""
-    row = msgspec.structs.asdict(record)
-    row["log_id"] = log_id
-    row["seq"] = seq
-    digest = hashlib.sha256(prev_hash.encode() + _CANONICAL.encode(row)).hexdigest()
-    row["prev_hash"], row["hash"] = prev_hash, digest
-    return row
+def link_hash(prev_hash: str, record: AuditRecord) -> str:
+    """SHA-256 over the previous hash and every stored field, in a fixed order (canonical
+    JSON: keys sorted, ``log_id`` and ``seq`` among them)."""
+    return hashlib.sha256(prev_hash.encode() + _CANONICAL.encode(record)).hexdigest()
+
+
+LOG_COLUMNS = (*AuditRecord.__struct_fields__, "prev_hash", "hash")
+"""A row as ``MessageLog`` hands it to the appender: the record's fields, then its links."""
 
 
 def default_log_id() -> str:
@@ -235,10 +238,18 @@ class MessageLog:
         self._closing = False
         self._seq = 0
         self._last_hash = GENESIS
+        self._tail_known = False
+        """False after a failed batch: whether it was committed before the failure (a lost
+        answer) is read back from the database before the next batch."""
         self._task: asyncio.Task[None] | None = None
-        self._appender = open_appender(store, message_log)
+        self._appender = open_appender(store, message_log, LOG_COLUMNS)
 
     async def start(self) -> None:
+        await self._read_tail()
+        self._task = asyncio.create_task(self._run(), name=f"message-log {self.log_id}")
+
+    async def _read_tail(self) -> None:
+        """Continue the chain from its last stored record."""
         async with self.store.engine.connect() as connection:
             row = (
                 await connection.execute(
@@ -250,7 +261,7 @@ class MessageLog:
             ).first()
         if row is not None:
             self._seq, self._last_hash = int(row.seq), str(row.hash)
-        self._task = asyncio.create_task(self._run(), name=f"message-log {self.log_id}")
+        self._tail_known = True
 
     async def append(self, record: AuditRecord) -> int:
         """Commit ``record``; returns its sequence number. ``LogUnavailable`` if it cannot."""
@@ -272,17 +283,21 @@ class MessageLog:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]]) -> None:
-        seq, last = self._seq, self._last_hash
         started = time.perf_counter()
         try:
+            if not self._tail_known:
+                await self._read_tail()
+            seq, last = self._seq, self._last_hash
             rows = []
             for record, _ in batch:
                 seq += 1
-                row = linked_row(last, self.log_id, seq, record)
-                rows.append(row)
-                last = row["hash"]
+                record.log_id, record.seq = self.log_id, seq
+                digest = link_hash(last, record)
+                rows.append((*msgspec.structs.astuple(record), last, digest))
+                last = digest
             await self._appender.append(rows)
         except Exception as exc:
+            self._tail_known = False
             log.error("message_log_write_failed", error=type(exc).__name__, records=len(batch))
             for _, done in batch:
                 if not done.done():

@@ -123,9 +123,39 @@ def test_a_failed_batch_is_refused_and_leaves_no_gap(storage_url: str) -> None:
     assert report.ok and report.records == 3
 
 
+def test_a_batch_whose_answer_was_lost_is_not_written_twice(storage_url: str) -> None:
+    """The writer can commit a batch and die before it says so (a writer process killed, a
+    connection dropped). Its requests were refused, but the records are stored: the chain
+    goes on after them instead of reusing their numbers."""
+
+    async def work(store: Store) -> Any:
+        log = MessageLog(store)
+        await log.start()
+        await log.append(record(0))
+        appender = log._appender
+        append = appender.append
+
+        async def commit_then_fail(rows: Any) -> None:
+            appender.append = append  # once
+            await append(rows)
+            raise ConnectionResetError("the answer was lost")
+
+        appender.append = commit_then_fail  # type: ignore[method-assign]
+        refused = await asyncio.gather(log.append(record(1)), return_exceptions=True)
+        number = await log.append(record(2))
+        await log.close()
+        return refused, number, await seqs_of(store, log.log_id), await report_of(store, log.log_id)
+
+    refused, number, seqs, report = run(work, storage_url)
+    assert [type(outcome) for outcome in refused] == [LogUnavailable]
+    assert number == 3
+    assert seqs == [1, 2, 3]
+    assert report.ok and report.records == 3
+
+
 def test_waiting_for_the_sqlite_write_lock_holds_only_the_writer(tmp_path: Path) -> None:
     """While another connection holds SQLite's write lock, the writer waits for it in its
-    own thread: the event loop goes on (here, it is what releases the lock), and the
+    own process: the event loop goes on (here, it is what releases the lock), and the
     record is committed once the lock is free."""
     url = f"sqlite:///{tmp_path}/gateway.db"
 
@@ -309,6 +339,29 @@ def test_an_unrecordable_exchange_is_not_acknowledged(tmp_path: Path) -> None:
         response = client.post("/plain", json={"so_dinh_danh": "001203012345"}, headers=KEY)
     assert response.status_code == 503
     assert response.json()["code"] == "log_unavailable"
+
+
+def test_a_dead_sqlite_writer_process_is_replaced(tmp_path: Path) -> None:
+    """The SQLite writer runs in a process of its own. If it dies, the request whose record
+    it held is refused (503: not on record, not acknowledged) and the next one starts a new
+    writer; the chain stays whole."""
+    url = f"sqlite:///{tmp_path}/gw.db"
+    body = {"so_dinh_danh": "001203012345"}
+    with gateway(tmp_path, url) as client:
+        message_log = client.app.state.holder.persistence.message_log
+        first = client.post("/plain", json=body, headers=KEY)
+        writer = message_log._appender.process
+        writer.kill()
+        client.blocking_portal.call(writer.wait)
+        refused = client.post("/plain", json=body, headers=KEY)
+        after = client.post("/plain", json=body, headers=KEY)
+        replaced = message_log._appender.process.pid != writer.pid
+        log_id = message_log.log_id
+    assert [first.status_code, refused.status_code, after.status_code] == [200, 503, 200]
+    assert refused.json()["code"] == "log_unavailable"
+    assert replaced
+    report = run(lambda store: report_of(store, log_id), url)
+    assert report.ok and report.records == 2
 
 
 def test_a_log_failing_otherwise_is_internal_error_never_a_plain_500(tmp_path: Path) -> None:

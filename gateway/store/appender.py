@@ -9,36 +9,34 @@ it and batches are committed in order:
 
 - PostgreSQL: one binary ``COPY … FROM STDIN`` on an asyncpg connection: one
   atomic statement, committed when it returns (``_PostgresAppender``).
-- SQLite: a thread with its own ``sqlite3`` connection. The loop hands it the
-  batch and awaits a future; the thread runs ONE multi-row ``INSERT`` in
-  autocommit mode, so insert, commit and fsync happen inside a single
-  ``sqlite3_step`` with the GIL released. ``executemany`` would not do: it
-  releases and retakes the GIL for every row, and a thread retaking the GIL
-  from a busy loop can wait up to the interpreter's switch interval (5 ms)
-  each time. Here the thread takes the GIL twice per batch (to bind, then to hand
-  the result back), and waiting for another writer's lock (``busy_timeout``)
-  holds nobody but the thread.
+- SQLite: a process of its own (``sqlite_writer``) with its own ``sqlite3``
+  connection. The loop pickles the batch into a pipe and awaits the answer;
+  the process runs ONE multi-row ``INSERT`` in autocommit mode, so insert,
+  commit and fsync are a single ``sqlite3_step``. It was a thread until the
+  GIL hand-overs between thread and loop proved to cost the loop more than the
+  writing itself (``sqlite_writer``'s docstring has the figures). Waiting for
+  another writer's lock (``busy_timeout``) holds nobody but that process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import operator
-import queue
-import sqlite3
-import threading
+import pickle
+import sys
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from gateway.store.database import Store, sqlite_pragmas
+from gateway.store import sqlite_writer
+from gateway.store.database import SQLITE_PRAGMAS, Store
 
-Row = dict[str, Any]
-"""One row: column name -> value (every column of the table)."""
+CLOSE_TIMEOUT = 10.0
+"""Seconds the writer process gets to finish its batch once its input is closed."""
+
+Row = tuple[Any, ...]
+"""One row: its values in the order of the appender's ``columns``."""
 
 
 class Appender(Protocol):
@@ -46,16 +44,19 @@ class Appender(Protocol):
         """Insert and commit ``rows`` atomically, or raise.
 
         SQLite binds a whole batch in one statement: rows x columns must stay within its
-        32,766 parameters (the message log's 500 rows x 26 columns do)."""
+        32,766 parameters (the message log's 500 rows x 28 columns do)."""
         ...
 
     async def close(self) -> None: ...
 
 
-def open_appender(store: Store, table: sa.Table) -> Appender:
+def open_appender(store: Store, table: sa.Table, columns: Sequence[str]) -> Appender:
+    """An appender of rows of ``columns``: every column of ``table``, in any order."""
+    if set(columns) != set(table.c.keys()) or len(columns) != len(table.c):
+        raise ValueError(f"{table.name}: rows of {columns} do not fill the table")
     if store.is_postgres:
-        return _PostgresAppender(store.url, table)
-    return _SqliteAppender(store.url, table)
+        return _PostgresAppender(store.url, table.name, columns)
+    return _SqliteAppender(store.url, table.name, columns)
 
 
 class _PostgresAppender:
@@ -63,11 +64,10 @@ class _PostgresAppender:
     without parsing text: 0.11 cores of PostgreSQL against 0.18 for the ``INSERT … SELECT
     FROM json_to_recordset`` it replaced, at the same load (bench/README.md, third pass)."""
 
-    def __init__(self, url: str, table: sa.Table) -> None:
+    def __init__(self, url: str, table: str, columns: Sequence[str]) -> None:
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self.table = table.name
-        self.columns = [column.name for column in table.c]
-        self.values = operator.itemgetter(*self.columns)
+        self.table = table
+        self.columns = list(columns)
         self.connection: Any = None
 
     async def append(self, rows: Sequence[Row]) -> None:
@@ -77,7 +77,7 @@ class _PostgresAppender:
             self.connection = await asyncpg.connect(self.dsn)
         try:  # one statement: atomic, and committed when it returns
             await self.connection.copy_records_to_table(
-                self.table, records=[self.values(row) for row in rows], columns=self.columns
+                self.table, records=rows, columns=self.columns
             )
         except Exception:
             await self.close()  # the next batch reconnects
@@ -89,76 +89,59 @@ class _PostgresAppender:
             connection.terminate()
 
 
-_Job = tuple[str, list[Any], asyncio.AbstractEventLoop, "asyncio.Future[None]"]
-"""The statement, its values, and where to say it is done."""
+class AppendFailed(Exception):
+    """The writer process refused the batch (``(error type, message)`` from SQLite), or is
+    gone; nothing of the batch was acknowledged."""
 
 
 class _SqliteAppender:
-    """Batches go to one writer thread, in order; each comes back as its future's result."""
+    """Batches go, in order, to a writer process of its own (``sqlite_writer``), started at
+    the first batch and again after it dies; each batch is one frame out and one back."""
 
-    def __init__(self, url: str, table: sa.Table) -> None:
-        self.path = make_url(url).database or ":memory:"
-        names = [column.name for column in table.c]
-        self.insert = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-        self.row_marks = "(" + ", ".join("?" * len(names)) + ")"
-        self.values = operator.itemgetter(*names)
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
+    def __init__(self, url: str, table: str, columns: Sequence[str]) -> None:
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        row_marks = "(" + ", ".join("?" * len(columns)) + ")"
+        path = make_url(url).database or ":memory:"
+        self.setup = sqlite_writer.frame((path, SQLITE_PRAGMAS, insert, row_marks))
+        self.process: asyncio.subprocess.Process | None = None
+        self.turn = asyncio.Lock()  # one batch on the pipe at a time: answers come in order
 
     async def append(self, rows: Sequence[Row]) -> None:
-        if self.thread is None:  # daemon: a process that exits without close() does not hang
-            self.thread = threading.Thread(
-                target=self._work, name="message-log-sqlite", daemon=True
-            )
-            self.thread.start()
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        # Bound here, on the loop: the thread holds the GIL only to hand them to sqlite3, and
-        # every moment it holds the GIL the loop waits.
-        statement = _multi_row(self.insert, self.row_marks, len(rows))
-        values = [value for row in rows for value in self.values(row)]
-        self.jobs.put((statement, values, loop, done))
-        await done
+        batch = sqlite_writer.frame(rows)
+        async with self.turn:
+            try:
+                process = self.process or await self._start()
+                assert process.stdin is not None and process.stdout is not None
+                process.stdin.write(batch)
+                head = await process.stdout.readexactly(sqlite_writer.HEADER.size)
+                (size,) = sqlite_writer.HEADER.unpack(head)
+                reply = pickle.loads(await process.stdout.readexactly(size))
+            except BaseException as exc:  # gone, or cancelled mid-batch: start afresh
+                await self.close()
+                if isinstance(exc, Exception):
+                    raise AppendFailed(f"message log writer process: {exc!r}") from exc
+                raise
+        if reply is not None:
+            raise AppendFailed("{}: {}".format(*reply))
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-S", sqlite_writer.__file__,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self.process.stdin is not None
+        self.process.stdin.write(self.setup)
+        return self.process
 
     async def close(self) -> None:
-        thread, self.thread = self.thread, None
-        if thread is not None:
-            self.jobs.put(None)
-            await asyncio.to_thread(thread.join)
-
-    # --- in the writer thread -------------------------------------------------------
-
-    def _work(self) -> None:
-        connection: sqlite3.Connection | None = None
-        while (job := self.jobs.get()) is not None:
-            statement, values, loop, done = job
-            error: BaseException | None = None
-            try:
-                if connection is None:
-                    connection = self._connect()
-                connection.execute(statement, values)
-            except Exception as exc:  # handed to the loop: the batch's requests get 503
-                error = exc
-            loop.call_soon_threadsafe(_settle, done, error)
-        if connection is not None:
-            connection.close()
-
-    def _connect(self) -> sqlite3.Connection:
-        # Autocommit: a single INSERT is its own transaction, committed in the same step.
-        connection = sqlite3.connect(self.path, isolation_level=None)
-        sqlite_pragmas(connection, None)  # WAL, synchronous=FULL, busy_timeout
-        return connection
-
-
-@lru_cache(maxsize=128)  # as many as sqlite3 keeps compiled
-def _multi_row(insert: str, row_marks: str, count: int) -> str:
-    return insert + ", ".join(itertools.repeat(row_marks, count))
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():  # the waiter was cancelled (shutdown)
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
+        """Closing its input lets the writer finish the batch it holds and exit."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

@@ -67,11 +67,17 @@ async def open_store(
     return store
 
 
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",  # readers do not wait for the writer
+    "PRAGMA synchronous=FULL",  # a commit survives power loss, not only a crash
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+)
+"""Every SQLite connection's, the message log writer's process included."""
+
+
 def sqlite_pragmas(connection: Any, _: Any) -> None:
-    """WAL for concurrent readers; FULL sync so a commit survives power loss, not only a crash."""
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
