@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
 import time
 import uuid
@@ -362,6 +363,25 @@ def test_a_dead_sqlite_writer_process_is_replaced(tmp_path: Path) -> None:
     assert replaced
     report = run(lambda store: report_of(store, log_id), url)
     assert report.ok and report.records == 2
+
+
+def test_the_sqlite_writer_process_outlives_signals_sent_to_the_group(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C or a service manager's stop signals every process of the group;
+    the writer stays until the gateway, shutting down, has written its last records."""
+    url = f"sqlite:///{tmp_path}/gw.db"
+    body = {"so_dinh_danh": "001203012345"}
+    with gateway(tmp_path, url) as client:
+        message_log = client.app.state.holder.persistence.message_log
+        first = client.post("/plain", json=body, headers=KEY)
+        writer = message_log._appender.process
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            writer.send_signal(number)
+        time.sleep(0.2)
+        after = client.post("/plain", json=body, headers=KEY)
+        same = message_log._appender.process is writer and writer.returncode is None
+    assert [first.status_code, after.status_code] == [200, 200]
+    assert same
+    assert writer.returncode == 0  # it left when the gateway closed its input
 
 
 def test_a_log_failing_otherwise_is_internal_error_never_a_plain_500(tmp_path: Path) -> None:

@@ -17,12 +17,16 @@ length and a pickle; both ends are this gateway and the pipe is private to them.
   the insert's columns); the answer is ``None`` once they are committed, or
   ``(error type, message)``.
 
-End of input (the gateway closed the pipe, or died) ends the process.
+End of input (the gateway closed the pipe, or died) ends the process, and
+nothing else does: it ignores the signals a terminal or a service manager sends
+to the whole group (SIGINT, SIGTERM, SIGHUP), so that while the gateway shuts
+down gracefully, the records of its last requests still get written.
 """
 
 from __future__ import annotations
 
 import pickle
+import signal
 import sqlite3
 import struct
 import sys
@@ -79,4 +83,6 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
     serve(sys.stdin.buffer, sys.stdout.buffer)
