@@ -178,29 +178,38 @@ class DeliveryQueue:
         return self.store.engine.begin() if within is None else contextlib.nullcontext(within)
 
     async def claim(
-        self, worker: str, upstream: str, limit: int, within: AsyncConnection | None = None
+        self,
+        worker: str,
+        upstream: str,
+        limit: int,
+        within: AsyncConnection | None = None,
+        *,
+        lapsed: bool = True,
     ) -> list[Claimed]:
         """Lease up to ``limit`` deliveries of ``upstream`` for ``worker``: first those whose
-        lease lapsed (their worker died), then the due ones, oldest first.
+        lease lapsed (their worker died; unless ``lapsed`` is false), then the due ones,
+        oldest first.
 
         Each is an ordered walk of a partial index of the unfinished rows that stops at
         the limit: what it costs does not grow with the backlog or the history.
         """
         now = time.time()
         c = deliveries.c
-        lapsed = (
-            sa.select(c.id)
-            .where(c.upstream == upstream, LEASED_STATE, c.lease_until < now)
-            .order_by(c.lease_until)
-        )
-        due = (
+        walks = [
             sa.select(c.id)
             .where(c.upstream == upstream, WAITING_STATES, c.next_attempt_at <= now)
             .order_by(c.next_attempt_at)
-        )
+        ]
+        if lapsed:
+            walks.insert(
+                0,
+                sa.select(c.id)
+                .where(c.upstream == upstream, LEASED_STATE, c.lease_until < now)
+                .order_by(c.lease_until),
+            )
         claimed: list[Claimed] = []
         async with self.transaction(within) as connection:
-            for candidates in (lapsed, due):
+            for candidates in walks:
                 left = limit - len(claimed)
                 if left <= 0:
                     break
@@ -572,12 +581,14 @@ class DeliveryWorker:
         self._records: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._interval = seconds(queue.settings.poll_interval)
+        self._lapsed_next: dict[str, float] = {}
+        """Per upstream: when (monotonic) to look for lapsed leases again."""
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name=f"delivery {self.worker_id}")
 
     async def _run(self) -> None:
-        interval = seconds(self.queue.settings.poll_interval)
         while not self._stopping:
             self.queue.arrived.clear()
             try:
@@ -588,7 +599,7 @@ class DeliveryWorker:
                 if self._ended:  # more ended while this turn wrote: write them now
                     continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.queue.arrived.wait(), timeout=interval)
+                await asyncio.wait_for(self.queue.arrived.wait(), timeout=self._interval)
 
     async def _turn(self) -> None:
         """Write what ended and claim for the free slots: one transaction, one connection."""
@@ -611,12 +622,20 @@ class DeliveryWorker:
     async def _claim(self, connection: AsyncConnection) -> list[Claimed]:
         limit = self.queue.settings.concurrency
         claimed: list[Claimed] = []
+        now = time.monotonic()
         for upstream in await self.queue.pending_upstreams(connection):
             if not self.serves(upstream):  # another replica's config may have it
                 continue
             free = limit - self._inflight.get(upstream, 0)
             if free > 0:
-                claimed += await self.queue.claim(self.worker_id, upstream, free, connection)
+                # A lapsed lease means a worker died a lease ago: looking once per poll
+                # interval is soon enough, and saves a statement on most turns under load.
+                lapsed = now >= self._lapsed_next.get(upstream, 0.0)
+                if lapsed:
+                    self._lapsed_next[upstream] = now + self._interval
+                claimed += await self.queue.claim(
+                    self.worker_id, upstream, free, connection, lapsed=lapsed
+                )
         return claimed
 
     async def _deliver(self, claimed: Claimed) -> None:
