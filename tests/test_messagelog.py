@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import signal
 import sqlite3
@@ -30,7 +31,7 @@ from gateway.messagelog import (
     sha256_hex,
     verify_chains,
 )
-from gateway.store import Store, open_store
+from gateway.store import Store, open_store, sqlite_writer
 from gateway.store.tables import message_log
 from tests.support.config import BASE_CONFIG, TEST_ADMIN_KEY, TEST_KEY, write_config
 
@@ -153,6 +154,33 @@ def test_a_batch_whose_answer_was_lost_is_not_written_twice(storage_url: str) ->
     assert number == 3
     assert seqs == [1, 2, 3]
     assert report.ok and report.records == 3
+
+
+class GatewayGone(io.BytesIO):
+    def write(self, data: Any) -> int:
+        raise BrokenPipeError
+
+
+def test_the_sqlite_writer_commits_answers_and_outlives_its_gateway(tmp_path: Path) -> None:
+    """The writer process's loop, fed directly: each batch is committed and answered (None, or
+    SQLite's error, and it goes on); when its gateway died waiting, it ends quietly with
+    the batch committed."""
+    path = str(tmp_path / "w.db")
+    setup = (path, ("PRAGMA journal_mode=WAL",), "INSERT INTO t (a, b) VALUES ", "(?, ?)")
+    sqlite3.connect(path).execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT NOT NULL)")
+    batches = [[(1, "x"), (2, "y")], [(3, None)], [(4, "z")]]
+    source = io.BytesIO(b"".join(sqlite_writer.frame(value) for value in [setup, *batches]))
+    sink = io.BytesIO()
+    sqlite_writer.serve(source, sink)
+    answers = io.BytesIO(sink.getvalue())
+    replies = [sqlite_writer.read_frame(answers) for _ in batches]
+    assert replies[0] is None and replies[2] is None
+    assert replies[1] == ("IntegrityError", "NOT NULL constraint failed: t.b")
+
+    late = io.BytesIO(sqlite_writer.frame(setup) + sqlite_writer.frame([(5, "late")]))
+    sqlite_writer.serve(late, GatewayGone())  # returns, no traceback
+    stored = sqlite3.connect(path).execute("SELECT a FROM t ORDER BY a").fetchall()
+    assert stored == [(1,), (2,), (4,), (5,)]
 
 
 def test_waiting_for_the_sqlite_write_lock_holds_only_the_writer(tmp_path: Path) -> None:

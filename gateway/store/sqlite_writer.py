@@ -76,8 +76,11 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
                 connection.execute(statement(len(rows)), [v for row in rows for v in row])
             except Exception as exc:  # the batch's requests get 503; the writer goes on
                 reply = (type(exc).__name__, str(exc))
-            sink.write(frame(reply))
-            sink.flush()
+            try:
+                sink.write(frame(reply))
+                sink.flush()
+            except BrokenPipeError:  # the gateway died waiting: the batch is in, nobody to tell
+                return
     finally:
         connection.close()
 
