@@ -85,13 +85,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app: Any = noop_app() if args.kind == "noop" else upstream_app
-    settings = dict(UVICORN_SETTINGS)
-    if args.kind == "upstream-edge":  # the gateway's HTTP/1.1 protocol, its default limits
-        from gateway.config.model import ServerSettings
-        from gateway.edge import uvicorn_options
-
-        settings.update(uvicorn_options(ServerSettings()))
+    settings = edge_settings() if args.kind == "upstream-edge" else UVICORN_SETTINGS
     uvicorn.run(app, host=HOST, port=args.port, **settings)
+
+
+def edge_settings() -> dict[str, Any]:
+    """uvicorn's settings with the gateway's HTTP/1.1 protocol and its default limits."""
+    from gateway.config.model import ServerSettings
+    from gateway.edge import uvicorn_options
+
+    return {**UVICORN_SETTINGS, **uvicorn_options(ServerSettings())}
 
 
 if __name__ == "__main__":

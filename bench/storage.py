@@ -584,6 +584,8 @@ class DrainRun:
     seconds: float
     messages_per_s: float
     gateway_cpu_ms_per_message: float | None
+    upstream_cpu_ms_per_message: float | None
+    """The loopback upstream's CPU: on two cores, taken from what the gateways could use."""
     per_worker: list[int]
     upstream_requests: int
     upstream_distinct: int
@@ -604,7 +606,7 @@ def measure_drain(
     with database("postgresql", temp) as url, contextlib.ExitStack() as stack:
         print(f"bench: queueing {messages:,} messages ...", file=sys.stderr)
         ids = on_store(url, lambda store: fill_queue(store, messages), migrate=True)
-        stack.enter_context(run.running(upstream_spec(upstream_port), temp))
+        upstream = stack.enter_context(run.running(upstream_spec(upstream_port), temp))
         env = {
             "BENCH_STORAGE_URL": url,
             "BENCH_UPSTREAM_PORT": str(upstream_port),
@@ -621,7 +623,7 @@ def measure_drain(
                 raise run.BenchError(f"gateways did not claim: {gate(upstream_port)}")
             time.sleep(0.05)
         table = run.process_table()
-        cpu_before = [run.tree_cpu(p.pid, table) for p in processes]
+        cpu_before = [run.tree_cpu(p.pid, table) for p in [upstream, *processes]]
         watch = stack.enter_context(bystanders())
         opened = time.time()
         gate(upstream_port, "open")
@@ -638,13 +640,14 @@ def measure_drain(
                 raise run.BenchError(f"deliveries not recorded: {report['states']}")
             time.sleep(0.1)
         table = run.process_table()
-        cpu_after = [run.tree_cpu(p.pid, table) for p in processes]
+        cpu_after = [run.tree_cpu(p.pid, table) for p in [upstream, *processes]]
         stats = gate(upstream_port)
     seconds = report["last_finished_at"] - opened
-    cpu: float | None = None
-    if all(p.pid in after for p, after in zip(processes, cpu_after, strict=True)):  # all alive
-        spent = sum(map(run.cpu_spent, cpu_before, cpu_after))
-        cpu = spent / messages * 1000
+    cpu: list[float | None] = [
+        run.cpu_spent(before, after) / messages * 1000 if p.pid in after else None  # alive
+        for p, before, after in zip([upstream, *processes], cpu_before, cpu_after, strict=True)
+    ]
+    alive = [spent for spent in cpu[1:] if spent is not None]
     if stats["requests"] != messages or stats["distinct"] != messages or stats["missing"]:
         raise run.BenchError(f"not exactly once: upstream saw {stats}, expected {messages}")
     if set(stats["sample"]) - set(ids):
@@ -656,7 +659,8 @@ def measure_drain(
         messages=messages,
         seconds=seconds,
         messages_per_s=messages / seconds,
-        gateway_cpu_ms_per_message=cpu,
+        gateway_cpu_ms_per_message=sum(alive) if len(alive) == len(processes) else None,
+        upstream_cpu_ms_per_message=cpu[0],
         per_worker=report["per_worker"],
         upstream_requests=stats["requests"],
         upstream_distinct=stats["distinct"],
@@ -683,15 +687,20 @@ def drain_medians(runs: list[DrainRun]) -> dict[int, dict[str, float]]:
 def print_drain_report(runs: list[DrainRun]) -> None:
     header = (
         f"{'gateways':>8} {'as':>9} {'concurrency':>11} {'messages':>8} {'seconds':>7} "
-        f"{'msg/s':>7} {'gw CPU ms/msg':>13} {'PG cores':>8} {'others':>6}  delivered per process"
+        f"{'msg/s':>7} {'gw CPU ms/msg':>13} {'up CPU ms/msg':>13} {'PG cores':>8} {'others':>6}  "
+        "delivered per process"
     )
     print(header)
     print("-" * len(header))
     for r in runs:
-        cpu = "-" if r.gateway_cpu_ms_per_message is None else f"{r.gateway_cpu_ms_per_message:.2f}"
+        cpu, up = (
+            "-" if ms is None else f"{ms:.2f}"
+            for ms in (r.gateway_cpu_ms_per_message, r.upstream_cpu_ms_per_message)
+        )
         print(
             f"{r.gateways:>8} {r.mode:>9} {r.concurrency:>11} {r.messages:>8,} {r.seconds:>7.2f} "
-            f"{r.messages_per_s:>7,.0f} {cpu:>13} {r.postgres_cores:>8.2f} {r.other_cores:>6.2f}  "
+            f"{r.messages_per_s:>7,.0f} {cpu:>13} {up:>13} {r.postgres_cores:>8.2f} "
+            f"{r.other_cores:>6.2f}  "
             f"{', '.join(map(str, r.per_worker))}"
         )
     medians = drain_medians(runs)
@@ -770,7 +779,9 @@ class GatedUpstream:
 
 
 def serve_upstream(port: int) -> None:
-    uvicorn.run(GatedUpstream(), host=run.HOST, port=port, **servers.UVICORN_SETTINGS)
+    """On the gateway's own HTTP/1.1 protocol, the cheapest server we have: on two cores, what
+    the upstream spends is taken from the gateways being measured."""
+    uvicorn.run(GatedUpstream(), host=run.HOST, port=port, **servers.edge_settings())
 
 
 # ---------------------------------------------------------------------- main
