@@ -3,9 +3,10 @@
 Why a process and not a thread: a thread shares the gateway's GIL, and the event
 loop paid for every hand-over of it. With the writer on a thread, the loop's CPU
 per request rose by about 55 us when the thread only slept instead of writing,
-and by about 75 us with the real INSERT (``bench/README.md``, "the writer in a
-process"). In a process of its own the writer binds, inserts and fsyncs under
-its own GIL; the loop only pickles the batch and writes it to a pipe.
+and by about 75 us with the real INSERT (``bench/README.md``, "fourth pass: the
+SQLite log writer in a process of its own"). In a process of its own the writer
+binds, inserts and fsyncs under its own GIL; the loop only pickles the batch and
+writes it to a pipe.
 
 The parent (``appender._SqliteAppender``) runs this file as ``python -I -S
 sqlite_writer.py``: standard library only, so it starts in milliseconds and
