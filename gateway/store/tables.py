@@ -89,7 +89,10 @@ deliveries = sa.Table(
 sa.Index("deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 # Only the unfinished rows, by upstream: a claim walks its upstream's in order and stops at
 # its limit, however long the history of delivered messages or the backlog (migration 6).
-WAITING_STATES = sa.text("state IN ('queued', 'failed')")
+WAITING = ("queued", "failed")
+"""States of a delivery waiting for its next attempt."""
+WAITING_SQL = ", ".join(f"'{state}'" for state in WAITING)
+WAITING_STATES = sa.text(f"state IN ({WAITING_SQL})")
 LEASED_STATE = sa.text("state = 'delivering'")
 
 
